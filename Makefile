@@ -1,0 +1,68 @@
+# Two commands for a newcomer: `make lab` opens the course, `make test` checks it.
+# Both create .venv on first use (Python 3.10+ is all a fresh machine needs).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help lab test test-unit test-notebooks test-browser lint format clean-notebooks \
+        check-clean bench bench-browser reproduce-figure1 clean
+
+help:
+	@echo "make lab            open JupyterLab on notebooks/ (creates .venv on first use)"
+	@echo "make test           lint + unit tests + every notebook (nbval) + browser tests"
+	@echo "make bench          time Batch Norm and training steps (prints a table)"
+	@echo "make bench-browser  slider-to-figure latency in a real browser"
+	@echo "make format         format code and notebooks with ruff"
+	@echo "make clean-notebooks  strip outputs from notebooks/ before committing"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[lab,test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check bnutils tests scripts notebooks
+	$(BIN)/ruff format --check bnutils tests scripts notebooks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix bnutils tests scripts notebooks
+	$(BIN)/ruff format bnutils tests scripts notebooks
+
+check-clean: $(STAMP)
+	$(BIN)/python scripts/clean_notebooks.py --check
+
+clean-notebooks: $(STAMP)
+	$(BIN)/python scripts/clean_notebooks.py
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+test-notebooks: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:randomly notebooks; \
+	else echo "no notebooks yet"; fi
+
+test-browser: $(STAMP)
+	@if [ -d tests/browser ]; then $(BIN)/python -m pytest tests/browser; fi
+
+test: lint check-clean test-unit test-notebooks test-browser
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+bench-browser: $(STAMP)
+	$(BIN)/python scripts/bench_browser.py
+
+reproduce-figure1: $(STAMP)
+	$(BIN)/python scripts/reproduce_figure1.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache
