@@ -1,0 +1,134 @@
+"""Every notebook meets the series' standard (shared/docs/notebook-standard.md).
+
+Static checks read the stored notebook; the run check executes it top to bottom
+from a fresh kernel, then runs every cell once more in the same kernel (a learner
+re-running cells), and fails on any error, any output on stderr (warnings land
+there), a slow cell or a slow notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+#: Seconds; the standard's budget on a 2-core machine.
+NOTEBOOK_BUDGET = float(os.environ.get("BNUTILS_NOTEBOOK_BUDGET", "20"))
+CELL_BUDGET = 5.0  # a cell that shows a progress bar may take longer
+PROGRESS_CELL_BUDGET = 15.0
+
+if not NOTEBOOKS:  # pragma: no cover - the series always has notebooks
+    pytest.skip("no notebooks in notebooks/", allow_module_level=True)
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _markdown(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_clean(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        assert not cell.get("outputs"), f"cell {i} stored with outputs"
+        assert cell.get("execution_count") is None, f"cell {i} stored with a count"
+    assert "widgets" not in nb["metadata"], "widget state stored in metadata"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_reading_structure(path):
+    nb = _read(path)
+    md = _markdown(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(
+        "# "
+    ), "the notebook opens with a '# Title' markdown cell"
+    head = "\n".join(md[:3]).lower()
+    assert "objective" in head or "you will" in head, "learning objectives first"
+    assert re.search(r"\d+\s*(min|minutes)", head), "a rough time near the top"
+    assert "prerequisite" in head or "before you start" in head or "know" in head
+    tail = "\n".join(md[-3:]).lower()
+    assert "summary" in tail, "a summary at the end"
+    if not path.stem.startswith("00"):
+        assert "<details>" in tail, "check-your-understanding answers in <details>"
+    assert re.search(r"[\uac00-\ud7a3]", "\n".join(md)), "Korean terms at first use"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_imports_the_installed_package(path):
+    nb = _read(path)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert code, "a notebook without code"
+    setup = code[0]
+    assert "bnutils" in setup, "the first code cell imports bnutils"
+    for src in code:
+        assert "sys.path" not in src, "no sys.path hacks: the package is installed"
+        assert not re.search(r"^\s*from\s+\S+\s+import\s+\*", src, re.M), (
+            "no star imports"
+        )
+
+
+def _stderr_or_error(cell) -> list[str]:
+    found = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            found.append(out.get("text", "")[:500])
+        if out.get("output_type") == "error":
+            found.append(f"{out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+def _shows_progress(cell) -> bool:
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_runs_clean_fast_and_twice(path):
+    from nbclient import NotebookClient
+
+    nb = _read(path)
+    client = NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    problems, slow, totals = [], [], []
+    with client.setup_kernel():
+        for run in (1, 2):
+            start = time.perf_counter()
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                t0 = time.perf_counter()
+                client.execute_cell(cell, index)
+                dt = time.perf_counter() - t0
+                budget = PROGRESS_CELL_BUDGET if _shows_progress(cell) else CELL_BUDGET
+                if run == 1 and dt > budget:
+                    slow.append(f"cell {index}: {dt:.1f} s (budget {budget:.0f} s)")
+                problems += [
+                    f"run {run}, cell {index}: {p}" for p in _stderr_or_error(cell)
+                ]
+            totals.append(time.perf_counter() - start)
+    assert not problems, "errors or stderr output:\n" + "\n".join(problems)
+    assert not slow, "slow cells without a progress bar:\n" + "\n".join(slow)
+    assert totals[0] <= NOTEBOOK_BUDGET, (
+        f"{path.name} took {totals[0]:.1f} s from a fresh kernel "
+        f"(budget {NOTEBOOK_BUDGET:.0f} s)"
+    )
