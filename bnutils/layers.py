@@ -19,6 +19,9 @@ Conventions (fixed here, once, and tested in ``tests/test_layers.py``):
   with ``ema_beta = 0.9`` by default. The running *variance* is fed the unbiased
   batch variance ``m / (m - 1) * var_B`` (PyTorch's convention and Ioffe's
   Algorithm 2). Running statistics start at mean 0 and variance 1.
+* **dtype.** The statistics are computed in the dtype of ``Z``; the output follows
+  numpy's promotion of ``Z`` with ``gamma`` and ``beta`` (float32 everywhere gives
+  float32; the :class:`BatchNorm` layer's parameters are float64).
 
 The pure functions :func:`batchnorm_forward` and :func:`batchnorm_backward` hold
 the maths; the thin class :class:`BatchNorm` keeps the state (gamma, beta, the
@@ -64,7 +67,8 @@ def validate_batch(Z, name: str = "Z", *, training: bool = True) -> np.ndarray:
     """Check that ``Z`` is a finite 2-D array of shape ``(n_l, m)``.
 
     In training mode a batch needs at least two examples. Returns ``Z`` as a
-    floating-point array (never a view that could be written through).
+    floating-point array: the input itself when it already is one (it is never
+    written to), otherwise a float64 copy.
     """
     Z = np.asarray(Z)
     if Z.ndim != 2:
@@ -101,6 +105,10 @@ def validate_param(p, name: str, n_units: int) -> np.ndarray:
     """Check that a per-unit parameter (gamma, beta, running statistic) has shape
     ``(n_units, 1)`` and is finite."""
     p = np.asarray(p)
+    if not np.issubdtype(p.dtype, np.number) or np.issubdtype(
+        p.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{name} must hold real numbers; got dtype {p.dtype}.")
     if p.shape != (n_units, 1):
         hint = ""
         if p.ndim == 2 and p.shape[0] == n_units and p.shape[1] > 1:
@@ -120,7 +128,10 @@ def validate_param(p, name: str, n_units: int) -> np.ndarray:
 
 
 def _check_eps(eps) -> float:
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a number such as 1e-5; got {eps!r}.") from None
     if not eps > 0 or not np.isfinite(eps):
         raise ValueError(
             f"eps must be a small positive number (e.g. 1e-5); got {eps}. It keeps "
@@ -191,6 +202,8 @@ def batchnorm_backward(dZ_tilde, cache: BNCache):
             f"got {type(cache).__name__}."
         )
     dZ_tilde = np.asarray(dZ_tilde)
+    if not np.issubdtype(dZ_tilde.dtype, np.number):
+        raise ValueError(f"dZ_tilde must hold numbers; got dtype {dZ_tilde.dtype}.")
     if dZ_tilde.shape != cache.Z_norm.shape:
         raise ValueError(
             f"dZ_tilde must have the shape of the forward output {cache.Z_norm.shape}; "
@@ -261,9 +274,15 @@ class BatchNorm:
     """
 
     def __init__(self, n_units: int, ema_beta: float = 0.9, eps: float = 1e-5):
-        if int(n_units) != n_units or n_units < 1:
+        if (
+            isinstance(n_units, bool)
+            or not isinstance(n_units, (int, np.integer))
+            or n_units < 1
+        ):
             raise ValueError(f"n_units must be a positive integer; got {n_units!r}.")
-        if not 0.0 <= ema_beta < 1.0:
+        if not isinstance(ema_beta, (int, float, np.floating)) or not (
+            0.0 <= ema_beta < 1.0
+        ):
             raise ValueError(
                 f"ema_beta must be in [0, 1); got {ema_beta}. Typical values are 0.9 "
                 "(PyTorch momentum=0.1) or 0.99 (Keras momentum=0.99)."
