@@ -1,0 +1,146 @@
+"""Reference solutions of the series' exercises.
+
+Written the way a learner would write them: short, in the course's notation,
+one step per line. Arrays are (units, examples) = ``(n_l, m)``; statistics are
+taken over the examples, ``axis=1``; per-unit parameters have shape ``(n_l, 1)``.
+Each function passes its checker in :mod:`bnutils.checks`.
+
+Peek only after trying! In a notebook, ``bnutils.solutions.batchnorm_forward??``
+shows the code of one solution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bnutils.layers import BNCache
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "normalize_inputs",
+    "update_running_stats",
+]
+
+
+def normalize_inputs(X_train, X_test):
+    """Normalize both sets with the TRAINING set's per-feature mean and std.
+
+    Parameters
+    ----------
+    X_train : training inputs, shape (n_x, m_train).
+    X_test : test inputs, shape (n_x, m_test).
+
+    Returns
+    -------
+    X_train_norm : shape (n_x, m_train); each feature has mean 0 and variance 1.
+    X_test_norm : shape (n_x, m_test), shifted and scaled like the training set.
+    """
+    # mu and sigma^2 come from the training set only, one value per feature.
+    mu = np.mean(X_train, axis=1, keepdims=True)  # (n_x, 1)
+    sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True)  # (n_x, 1)
+    # Divide by the standard deviation sigma, not by the variance sigma^2.
+    # The tiny 1e-8 keeps a constant feature (sigma = 0) from dividing by zero.
+    sigma = np.sqrt(sigma2 + 1e-8)
+    # The same transformation for both sets: the test set uses the training mu, sigma.
+    X_train_norm = (X_train - mu) / sigma
+    X_test_norm = (X_test - mu) / sigma
+    return X_train_norm, X_test_norm
+
+
+def batchnorm_forward(Z, gamma, beta, eps=1e-5):
+    """Batch Norm in training mode.
+
+    Parameters
+    ----------
+    Z : pre-activations of a mini-batch, shape (n_l, m).
+    gamma, beta : scale and shift, shape (n_l, 1).
+    eps : small number added to the variance inside the square root.
+
+    Returns
+    -------
+    Z_tilde : gamma * Z_norm + beta, shape (n_l, m).
+    cache : a BNCache with what the backward pass needs.
+    """
+    m = Z.shape[1]
+    mu = np.sum(Z, axis=1, keepdims=True) / m  # mean of each unit, (n_l, 1)
+    Z_centered = Z - mu  # (n_l, m)
+    var = np.sum(Z_centered**2, axis=1, keepdims=True) / m  # biased variance, (n_l, 1)
+    inv_std = 1 / np.sqrt(var + eps)  # eps INSIDE the square root, (n_l, 1)
+    Z_norm = Z_centered * inv_std  # mean 0, variance ~1 per unit, (n_l, m)
+    Z_tilde = gamma * Z_norm + beta  # learnable scale and shift, (n_l, m)
+    cache = BNCache(Z, mu, var, Z_centered, inv_std, Z_norm, gamma, beta, eps)
+    return Z_tilde, cache
+
+
+def batchnorm_backward(dZ_tilde, cache):
+    """Backward pass of Batch Norm, one step of the chain rule at a time.
+
+    Parameters
+    ----------
+    dZ_tilde : upstream gradient dL/dZ_tilde, shape (n_l, m).
+    cache : the BNCache of the forward pass.
+
+    Returns
+    -------
+    dZ : dL/dZ, shape (n_l, m).
+    dgamma, dbeta : dL/dgamma and dL/dbeta, shape (n_l, 1).
+    """
+    m = dZ_tilde.shape[1]
+    # Z_tilde = gamma * Z_norm + beta: gamma and beta are shared by all m
+    # examples, so their gradients sum over the examples.
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)  # (n_l, 1)
+    dgamma = np.sum(dZ_tilde * cache.Z_norm, axis=1, keepdims=True)  # (n_l, 1)
+    dZ_norm = dZ_tilde * cache.gamma  # (n_l, m)
+
+    # Z_norm = Z_centered * inv_std with inv_std = (var + eps)^(-1/2).
+    # var depends on Z too, so the gradient also flows through var ...
+    dvar = np.sum(dZ_norm * cache.Z_centered, axis=1, keepdims=True) * (
+        -0.5 * cache.inv_std**3
+    )  # (n_l, 1)
+    # ... and through mu (via Z_centered in both Z_norm and var; the var part
+    # is dvar * mean(-2 * Z_centered) = 0, because Z_centered has mean 0).
+    dmu = -np.sum(dZ_norm * cache.inv_std, axis=1, keepdims=True)  # (n_l, 1)
+
+    # Each Z value reaches the loss directly, through var and through mu.
+    dZ = dZ_norm * cache.inv_std + dvar * 2 * cache.Z_centered / m + dmu / m
+    return dZ, dgamma, dbeta
+
+
+def update_running_stats(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    """One step of the exponentially weighted averages used at test time.
+
+    Parameters
+    ----------
+    running_mean, running_var : current running statistics, shape (n_l, 1).
+    mu_B, var_B : mean and biased variance of the mini-batch, shape (n_l, 1).
+    m : number of examples in the mini-batch.
+    ema_beta : weight of the old value (e.g. 0.9).
+
+    Returns
+    -------
+    new_mean, new_var : updated running statistics, shape (n_l, 1).
+    """
+    # The course's average v = beta * v + (1 - beta) * theta keeps ema_beta of the
+    # old value. The variance fed in is the unbiased m / (m - 1) * var_B.
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    new_var = ema_beta * running_var + (1 - ema_beta) * (m / (m - 1)) * var_B
+    return new_mean, new_var
+
+
+def batchnorm_inference(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Batch Norm at test time: normalize with the running statistics.
+
+    Parameters
+    ----------
+    Z : pre-activations, shape (n_l, m); any m >= 1, even a single example.
+    gamma, beta, running_mean, running_var : shape (n_l, 1).
+    eps : small number added to the variance inside the square root.
+
+    Returns
+    -------
+    Z_tilde : shape (n_l, m). Each example is normalized on its own.
+    """
+    Z_norm = (Z - running_mean) / np.sqrt(running_var + eps)  # no batch statistics
+    return gamma * Z_norm + beta
