@@ -70,8 +70,8 @@ MATCH_TOL = 1e-7
 NORMALIZE_TOL = 1e-6
 
 _TINY = np.finfo(np.float64).tiny
-_PASS_ICON = "✅"
-_FAIL_ICON = "❌"
+_PASS_ICON = "✓"
+_FAIL_ICON = "✗"
 _YOUR_CODE = "fill in the code marked YOUR CODE HERE"
 
 

@@ -18,12 +18,13 @@ look at the figure's artists.
 from __future__ import annotations
 
 import html
+import io
 import time
 import traceback
 from collections.abc import Callable, Mapping
 
 import ipywidgets as W
-from IPython.display import clear_output, display
+from IPython.display import Image, clear_output, display
 
 __all__ = [
     "Panel",
@@ -152,10 +153,19 @@ class Panel:
         self.error = None
         self.n_updates += 1
         self.readout.value = "" if text is None else str(text)
-        with self.out:
-            clear_output(wait=True)
-            display(self.fig)
+        if _in_notebook():  # outside a kernel there is nothing to show
+            png = self.render()
+            with self.out:
+                clear_output(wait=True)
+                display(Image(data=png, format="png"))
         self.last_update_seconds = time.perf_counter() - t0
+
+    def render(self) -> bytes:
+        """The figure as PNG bytes, at its fixed size (no tight bounding box:
+        that would draw the figure twice and let the image size jump)."""
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png", dpi=self.fig.dpi)
+        return buf.getvalue()
 
     def _ipython_display_(self) -> None:
         display(self.widget)

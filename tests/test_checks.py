@@ -127,8 +127,8 @@ def test_grad_check_accepts_right_and_rejects_wrong(capsys):
     # Closed form of the error of 2x^2 against 3x^2: max x^2 / max 5x^2 = 1/5.
     assert bad.rel_error == pytest.approx(0.2, rel=1e-6)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("✅ cubes: passed")
-    assert lines[1].startswith("❌ cubes:")
+    assert lines[0].startswith("✓ cubes: passed")
+    assert lines[1].startswith("✗ cubes:")
     assert not grad_check(np.sum, x, None, verbose=False).passed
     assert not grad_check(np.sum, x, np.ones(5), verbose=False).passed
     assert not grad_check(np.sum, x, "abc", verbose=False).passed
@@ -160,7 +160,7 @@ def test_correct_functions_pass(name, fn, capsys):
     assert result.rel_error < tol
     out = capsys.readouterr().out
     assert out.splitlines()[0] == result.verdict
-    assert out.startswith(f"✅ {name}: passed — max |diff| ")
+    assert out.startswith(f"✓ {name}: passed — max |diff| ")
     assert len(out.splitlines()) == 1
     assert name in repr(result) and "passed=True" in repr(result)
 
@@ -246,7 +246,7 @@ def test_failing_verdict_is_one_line_then_explanation(capsys):
     result = check_batchnorm_forward(eps_outside)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == result.verdict
-    assert lines[0].startswith("❌ batchnorm_forward: ")
+    assert lines[0].startswith("✗ batchnorm_forward: ")
     assert len(lines) >= 2 and all(line.startswith("   ") for line in lines[1:])
     assert "np.sqrt(var + eps)" in result.hint
     assert "mistake='eps_outside_sqrt'" in repr(result)
@@ -304,7 +304,7 @@ def test_checkers_never_raise(name, kind, capsys):
     # Diagnosed, not a fallback after the checker itself tripped over the output.
     assert result.mistake != "unanalysable", result.message
     out = capsys.readouterr().out
-    assert out.startswith(f"❌ {name}: ")
+    assert out.startswith(f"✗ {name}: ")
     assert out.splitlines()[0] == result.verdict
 
 

@@ -92,3 +92,16 @@ def test_palette_is_okabe_ito_and_bn_colours_differ():
     assert len(bars) == 5
     line = plots.line([0, 1], [2, 3], ax=ax[1])
     np.testing.assert_array_equal(line.get_ydata(), [2, 3])
+
+
+def test_render_gives_a_png_of_the_fixed_figure_size():
+    panel, _ = _panel()
+    png = panel.render()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    height = int.from_bytes(png[20:24], "big")
+    fig = panel.fig
+    assert (width, height) == (
+        round(fig.get_figwidth() * fig.dpi),
+        round(fig.get_figheight() * fig.dpi),
+    )
