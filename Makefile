@@ -6,6 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The course's matrices are small (at most a few hundred rows): one BLAS thread is
+# as fast, deterministic across machines, and doesn't fight the Jupyter server and
+# browser for the 2 cores during the tests.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
 .DEFAULT_GOAL := help
 .PHONY: help lab test test-unit test-notebooks test-browser lint format clean-notebooks \
         check-clean bench bench-browser reproduce-figure1 clean
