@@ -240,6 +240,11 @@ def test_scale_invariance_is_exact_without_eps(a):
     assert r.grad_ratio * a == pytest.approx(1.0, abs=1e-8)
     assert _rel(r.du_aW, r.du_W) < 1e-8
     assert r.std_Z_aW == pytest.approx(a * r.std_Z_W, rel=1e-12)
+    np.testing.assert_allclose(r.unit_var_aW, a**2 * r.unit_var_W, rtol=1e-12)
+    # one variance per unit, and never more than the spread of all the values
+    # (the total variance adds the spread of the unit means)
+    assert r.unit_var_W.shape == (r.W.shape[0],)
+    assert r.unit_var_W.mean() <= r.std_Z_W**2 * (1 + 1e-12)
     # relative step ||dL/d(aW)|| / ||aW|| falls as 1/a^2
     r1 = demo.scale_invariance(1.0, eps=1e-14)
     assert r.relative_step * a**2 == pytest.approx(r1.relative_step, rel=1e-8)
@@ -266,7 +271,11 @@ def test_scale_invariance_with_the_default_eps_is_close():
 
 def test_scale_setup_gradients_match_finite_differences():
     s = demo._ScaleSetup(seed=1)
-    _, _, dW, du, _ = s.run(s.W)
+    _, _, dW, du, _, unit_var = s.run(s.W)
+    # the per-unit variance is the biased variance of each row of W u
+    Z = s.W @ s.u
+    ref = ((Z - Z.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
+    np.testing.assert_allclose(unit_var, ref, rtol=1e-12)
     dW_num = _num_grad(lambda w: s.run(w)[0], s.W)
     assert _rel(dW, dW_num) < 1e-8
     u0 = s.u.copy()
@@ -305,6 +314,24 @@ def test_scale_panel_moves_with_the_slider_and_stays_finite():
         assert np.all(np.isfinite(mark.get_ydata()))
         assert "1/a" in panel.readout.value
     assert slider.value == pytest.approx(100.0)
+
+
+def test_scale_panel_warns_about_eps_only_where_it_matters():
+    # eps = 1e-5 against the smallest per-unit pre-BN variance a^2 var(W u): at
+    # a = 0.01 it is about 1e-3 (eps is about 1 % of it) and the
+    # readout must say so; at a = 0.5 or 100 eps is below 1e-5 of the variance
+    # and the readout must not blame it.
+    panel = demo.scale_invariance_panel()
+    slider = panel.controls["a"]
+    var_W = demo.scale_invariance(1.0).unit_var_W.min()
+    for a in (0.01, 0.03, 0.5, 100.0):
+        slider.value = a
+        expected = 1e-5 >= demo.EPS_NOTICEABLE * a**2 * var_W
+        assert ("no longer negligible" in panel.readout.value) == expected, a
+    slider.value = 0.01
+    assert "no longer negligible" in panel.readout.value
+    slider.value = 0.5
+    assert "no longer negligible" not in panel.readout.value
 
 
 # --------------------------------------------------------------------------

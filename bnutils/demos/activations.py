@@ -451,7 +451,8 @@ def batch_coupling_panel(m: int = 8, seed: int = 0) -> widgets.Panel:
     z_lim = 10.0
     norm_lim = math.sqrt(m - 1)  # |z_norm| <= sqrt(m - 1) for any batch of m
 
-    c_other, c_one, c_two = plots.BN_COLOR, plots.PLAIN_COLOR, plots.OKABE_ITO["orange"]
+    # Vermillion and reddish purple stay apart for colour-blind readers too.
+    c_other, c_one, c_two = plots.BN_COLOR, plots.PLAIN_COLOR, plots.OKABE_ITO["purple"]
     colors = [c_one, c_two] + [c_other] * (m - 2)
 
     fig, (ax_r, ax_n) = plots.panel_figure(1, 2, figsize=(9.6, 3.9))
