@@ -1081,6 +1081,7 @@ def _backward_variants(dZt, Z, gamma, eps):
         "sum_all": np.sum(g_terms).reshape(()),
         "used_Z": (dZt * Z).sum(axis=1, keepdims=True),
         "times_gamma": (g_terms * gamma).sum(axis=1, keepdims=True),
+        "mean_not_sum": g_terms.mean(axis=1, keepdims=True),
     }
     dbeta = {
         "no_sum": dZt.copy(),
@@ -1088,6 +1089,7 @@ def _backward_variants(dZt, Z, gamma, eps):
         "wrong_axis_2d": dZt.sum(axis=0, keepdims=True),
         "sum_all": np.sum(dZt).reshape(()),
         "times_gamma": (dZt * gamma).sum(axis=1, keepdims=True),
+        "mean_not_sum": dZt.mean(axis=1, keepdims=True),
     }
     return dZ, dgamma, dbeta
 
@@ -1150,6 +1152,12 @@ _PARAM_MISTAKES = {
         "dgamma uses Z instead of Z_norm",
         "Z_tilde = gamma * Z_norm + beta, so dgamma = sum(dZ_tilde * Z_norm, "
         "axis=1, keepdims=True).",
+    ),
+    "mean_not_sum": (
+        "{p} is m times too small: you averaged over the examples instead of summing",
+        "The loss already carries the 1/m of the mean over the batch inside "
+        "dZ_tilde; each example adds its own contribution to {p}, so sum them: "
+        ".sum(axis=1, keepdims=True), not .mean(...).",
     ),
     "times_gamma": (
         "{p} is multiplied by gamma",
@@ -1218,7 +1226,12 @@ def check_batchnorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
                     tag = key.removesuffix("_2d")
                     msg, hint = _PARAM_MISTAKES[tag]
                     variants.append(
-                        _Variant(f"{label}_{tag}", msg.format(p=label), hint, [array])
+                        _Variant(
+                            f"{label}_{tag}",
+                            msg.format(p=label),
+                            hint.format(p=label),
+                            [array],
+                        )
                     )
                 issues += _diagnose(label, [got], [want], variants, [desc])
         if issues:

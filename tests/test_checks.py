@@ -641,6 +641,12 @@ def bwd_dgamma_with_Z(dZ_tilde, cache):
     return dZ, np.sum(dZ_tilde * cache.Z, axis=1, keepdims=True), dbeta
 
 
+def bwd_params_averaged(dZ_tilde, cache):
+    dZ, _, _ = _grads(dZ_tilde, cache)
+    dgamma = np.mean(dZ_tilde * cache.Z_norm, axis=1, keepdims=True)
+    return dZ, dgamma, dZ_tilde.mean(axis=1, keepdims=True)
+
+
 def bwd_in_place_upstream(dZ_tilde, cache):
     dZ, dgamma, dbeta = _grads(dZ_tilde, cache)
     dZ_tilde *= 0.0
@@ -684,6 +690,7 @@ BACKWARD_MISTAKES = [
     (bwd_no_one_over_m, "forgot_1_over_m", ["1/m"]),
     (bwd_sums, "sums_not_means", ["sums where"]),
     (bwd_dgamma_with_Z, "dgamma_used_Z", ["Z instead of Z_norm"]),
+    (bwd_params_averaged, "dgamma_mean_not_sum", ["averaged", "m times too small"]),
     (bwd_in_place_upstream, "in_place", ["in place", "dZ_tilde"]),
     (bwd_in_place_cache, "in_place", ["in place", "cache"]),
     (bwd_nan, "nan", ["dZ", "NaN"]),
