@@ -16,10 +16,13 @@ import numpy as np
 from bnutils.layers import BNCache
 
 __all__ = [
+    "batch_mean_std",
+    "batch_var_std",
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
     "normalize_inputs",
+    "percentiles_over_training",
     "update_running_stats",
 ]
 
@@ -144,3 +147,43 @@ def batchnorm_inference(Z, gamma, beta, running_mean, running_var, eps=1e-5):
     """
     Z_norm = (Z - running_mean) / np.sqrt(running_var + eps)  # no batch statistics
     return gamma * Z_norm + beta
+
+
+# Notebook 04: how noisy are the mini-batch statistics?
+
+
+def batch_mean_std(sigma, m):
+    """Standard deviation of the mini-batch mean mu_B over random mini-batches.
+
+    sigma : standard deviation of one unit's values; m : examples per batch (>= 2,
+    an int or an array of ints).
+    """
+    # mu_B averages m independent values: Var(mu_B) = sigma^2 / m.
+    return sigma / np.sqrt(m)
+
+
+def batch_var_std(sigma, m):
+    """Standard deviation of the biased mini-batch variance sigma^2_B (Gaussian data).
+
+    sigma : standard deviation of one unit's values; m : examples per batch (>= 2).
+    """
+    # m * sigma^2_B / sigma^2 follows a chi-square with m - 1 degrees of freedom,
+    # whose variance is 2 (m - 1): Var(sigma^2_B) = 2 sigma^4 (m - 1) / m^2.
+    return sigma**2 * np.sqrt(2 * (m - 1)) / m
+
+
+# Notebook 05: how a unit's input distribution moves during training.
+
+
+def percentiles_over_training(unit_inputs):
+    """The 15th, 50th and 85th percentiles of a unit's input at each record.
+
+    unit_inputs : shape (n_records, n_probe): row k holds the unit's input for
+    each probe example at record k.
+
+    Returns shape (n_records, 3): columns are the 15th, 50th and 85th percentiles.
+    """
+    # One distribution per record: the percentiles go over the probe examples,
+    # axis=1. np.percentile takes percents (15, not 0.15) and returns (3, n_records).
+    p = np.percentile(unit_inputs, [15, 50, 85], axis=1)
+    return p.T

@@ -50,6 +50,7 @@ from bnutils.plots import (
     panel_figure,
     subplots,
 )
+from bnutils.solutions import percentiles_over_training
 from bnutils.train import PERCENTILES, History, train
 from bnutils.widgets import Panel, float_slider, int_slider
 
@@ -871,25 +872,6 @@ def unit_histogram_panel(
 # ---------------------------------------------------------------------------
 # Exercise: the three curves of Figure 1 (b, c)
 # ---------------------------------------------------------------------------
-
-
-def percentiles_over_training(unit_inputs):
-    """The 15th, 50th and 85th percentiles of a unit's input at each record.
-
-    Parameters
-    ----------
-    unit_inputs : shape (n_records, n_probe): row k holds the unit's input for
-        each probe example at record k.
-
-    Returns
-    -------
-    shape (n_records, 3): column 0 the 15th, column 1 the 50th (median),
-    column 2 the 85th percentile of each row.
-    """
-    # One distribution per record: the percentiles go over the probe examples,
-    # axis=1. np.percentile takes percents (15, not 0.15) and returns (3, n_records).
-    p = np.percentile(unit_inputs, [15, 50, 85], axis=1)  # (3, n_records)
-    return p.T  # (n_records, 3)
 
 
 _EX_NAME = "percentiles_over_training"
