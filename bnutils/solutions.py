@@ -23,6 +23,7 @@ __all__ = [
     "batchnorm_inference",
     "normalize_inputs",
     "percentiles_over_training",
+    "saturation_share",
     "update_running_stats",
 ]
 
@@ -187,3 +188,33 @@ def percentiles_over_training(unit_inputs):
     # axis=1. np.percentile takes percents (15, not 0.15) and returns (3, n_records).
     p = np.percentile(unit_inputs, [15, 50, 85], axis=1)
     return p.T
+
+
+# Notebook 07: diagnosing a network.
+
+
+def saturation_share(A, activation):
+    """The share of saturated (or dead) units of one layer.
+
+    A : activations of one hidden layer, shape (n_l, m).
+    activation : "tanh", "sigmoid" or "relu".
+
+    Returns a float in [0, 1]:
+    tanh: share of entries with |a| > 0.97 (the flat tails);
+    sigmoid: share of entries below 0.03 or above 0.97;
+    relu: share of *units* that are zero for every example (dead units).
+    """
+    A = np.asarray(A, dtype=float)
+    if A.ndim != 2:
+        raise ValueError(f"A must have shape (n_l, m); got {A.shape}.")
+    margin = 0.03  # bnutils.train.SATURATION_MARGIN
+    if activation == "tanh":
+        return float(np.mean(np.abs(A) > 1 - margin))
+    if activation == "sigmoid":
+        return float(np.mean((A < margin) | (A > 1 - margin)))
+    if activation == "relu":
+        # a dead unit outputs 0 for every example (axis=1), so it passes no gradient
+        return float(np.mean(np.all(A <= 0, axis=1)))
+    raise ValueError(
+        f"activation must be 'tanh', 'sigmoid' or 'relu'; got {activation!r}."
+    )
