@@ -463,6 +463,12 @@ def test_mean_checker_names_the_mistake(fn, tag, words):
     [
         (lambda s, m: s**2 * np.sqrt(2 / (m - 1)), "unbiased_formula", "UNBIASED"),
         (lambda s, m: 2 * s**4 * (m - 1) / m**2, "variance_not_std", "square root"),
+        (lambda s, m: 2 * s**4 / (m - 1), "unbiased_variance_not_std", "VARIANCE"),
+        (
+            lambda s, m: s**2 * np.sqrt(2 * (m - 1)) / m**2,
+            "m_squared_not_rooted",
+            "divided by m²",
+        ),
         (lambda s, m: s**2 * np.sqrt(2 / m), "m_instead_of_m_minus_1", "m - 1"),
         (lambda s, m: s * np.sqrt(2 * (m - 1)) / m, "sigma_not_squared", "sigma²"),
         (lambda s, m: np.sqrt(2 * (m - 1)), "forgot_scale", "sigma²/m"),

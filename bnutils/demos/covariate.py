@@ -775,7 +775,8 @@ def unit_histogram_panel(
 
     Left: without Batch Norm; right: with it. Both panels use the same fixed
     bins and axes, so the drift shows as movement; the dashed lines are the
-    15th, 50th and 85th percentiles. Bars taller than ``y_max`` % are clipped
+    15th and 85th percentiles, the solid line the median (legend on the right
+    panel). Bars taller than ``y_max`` % are clipped
     at the top and their share is written on them.
 
     Parameters
@@ -817,8 +818,12 @@ def unit_histogram_panel(
             alpha=0.75,
         )
         lines = [
-            ax.axvline(0.0, color="black", ls=ls, lw=lw)
-            for ls, lw in (("--", 1), ("-", 1.5), ("--", 1))
+            ax.axvline(0.0, color="black", ls=ls, lw=lw, label=label)
+            for ls, lw, label in (
+                ("--", 1, "15th and 85th percentile"),
+                ("-", 1.5, "median"),
+                ("--", 1, None),
+            )
         ]
         note = ax.text(
             0.02, 0.95, "", transform=ax.transAxes, ha="left", va="top", fontsize=8
@@ -829,6 +834,7 @@ def unit_histogram_panel(
         title = ax.set_title("")
         art[k] = {"bars": bars, "lines": lines, "note": note, "title": title}
     axes[0].set_ylabel("share of the 500 probe images (%)")
+    axes[1].legend(loc="center left", fontsize=8)
 
     def update(step: int) -> str:
         i = np.searchsorted(steps, step, side="right") - 1

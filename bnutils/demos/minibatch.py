@@ -1263,6 +1263,21 @@ _VAR_MISTAKES = {
         "sigma²_B = (m-1)/m times the unbiased variance, so its standard deviation "
         "is (m-1)/m times yours: sigma² sqrt(2(m-1)) / m.",
     ),
+    "unbiased_variance_not_std": (
+        lambda s, m: 2.0 * s**4 / (m - 1),
+        "you returned 2 sigma⁴/(m-1): that is the VARIANCE of the UNBIASED estimate "
+        "m/(m-1)·sigma²_B; the exercise asks for the standard deviation of the "
+        "biased sigma²_B that Batch Norm uses",
+        "Var(sigma²_B) = (sigma²/m)² · Var(chi²_(m-1)) = 2 sigma⁴ (m-1) / m²; take "
+        "its square root: sigma² sqrt(2(m-1)) / m.",
+    ),
+    "m_squared_not_rooted": (
+        lambda s, m: s**2 * np.sqrt(2.0 * (m - 1)) / m**2,
+        "you divided by m²: the VARIANCE of sigma²_B has the factor 1/m², its "
+        "square root (the standard deviation) has 1/m",
+        "sqrt(2 sigma⁴ (m-1) / m²) = sigma² sqrt(2(m-1)) / m: the square root "
+        "applies to m² too.",
+    ),
     "variance_not_std": (
         lambda s, m: 2.0 * s**4 * (m - 1) / m**2,
         "you returned Var(sigma²_B) = 2 sigma⁴ (m-1) / m²; return its square root",
@@ -1480,9 +1495,10 @@ def check_batch_var_std(fn, *, verbose: bool = True) -> CheckResult:
     """Check the learner's ``batch_var_std(sigma, m)`` (std of the biased ``var_B``).
 
     Like :func:`check_batch_mean_std`. Named mistakes: the unbiased-variance
-    formula ``sigma**2 sqrt(2/(m-1))``, the variance returned instead of the
-    standard deviation, ``m`` for ``m - 1``, ``sigma`` for ``sigma**2``, a
-    missing ``sigma**2 / m`` or ``1 / m`` scale, a missing factor 2, the
+    formula ``sigma**2 sqrt(2/(m-1))`` (or its square, ``2 sigma**4/(m-1)``),
+    the variance returned instead of the standard deviation, ``m**2`` left
+    outside the square root, ``m`` for ``m - 1``, ``sigma`` for ``sigma**2``,
+    a missing ``sigma**2 / m`` or ``1 / m`` scale, a missing factor 2, the
     formula of the mean, and not accepting an array ``m``.
     """
     return _check_closed_form(
