@@ -58,7 +58,7 @@ test-notebooks: $(STAMP)
 	else echo "no notebooks yet"; fi
 
 test-browser: $(STAMP)
-	@if [ -d tests/browser ]; then $(BIN)/python -m pytest tests/browser; fi
+	@if [ -d tests/browser ]; then $(BIN)/python -m pytest tests/browser --durations=10; fi
 
 test: lint check-clean test-unit test-notebooks test-browser
 
