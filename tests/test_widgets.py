@@ -105,3 +105,22 @@ def test_render_gives_a_png_of_the_fixed_figure_size():
         round(fig.get_figwidth() * fig.dpi),
         round(fig.get_figheight() * fig.dpi),
     )
+
+
+def test_layout_is_solved_once_then_frozen():
+    panel, _ln = _panel()
+    assert panel.fig.get_layout_engine() is not None
+    panel.render()
+    assert panel.fig.get_layout_engine() is None, "later renders skip the layout"
+    pos = panel.fig.axes[0].get_position().bounds
+    panel.controls["a"].value = 1.9
+    panel.render()
+    assert panel.fig.axes[0].get_position().bounds == pos
+
+
+def test_train_panel_keeps_solving_its_layout():
+    fig, ax = plots.panel_figure()
+    ax.plot([0.0], [0.0])
+    panel = widgets.TrainPanel({}, fig, lambda progress: None)
+    panel.render()
+    assert panel.fig.get_layout_engine() is not None
