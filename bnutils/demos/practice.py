@@ -839,7 +839,7 @@ def _log_abs(values) -> np.ndarray:
 def diagnostics_rows(diag: dict) -> list[dict]:
     """One row per hidden layer and network, after training.
 
-    Keys (values are strings): ``"network"``, ``"layer"``, ``"std of Zt"``
+    Keys (values are strings): ``"network"``, ``"hidden layer"``, ``"std of Zt"``
     (spread of the activation's input), ``"saturated"`` (for ReLU: dead
     units), ``"median |dL/dZt|"`` (the typical gradient that gets through the
     activation) and ``"log10 update ratio"`` of ``W[l]`` at the last record.
@@ -848,14 +848,14 @@ def diagnostics_rows(diag: dict) -> list[dict]:
     for key in ("plain", "bn"):
         d = diag[key]
         if d.snapshot is None:
-            rows.append({"network": _LABELS[key], "layer": "diverged"})
+            rows.append({"network": _LABELS[key], "hidden layer": "diverged"})
             continue
         for h in d.snapshot["Zt"]:
             _, lg = d.log10_ratio(f"W{h}")
             rows.append(
                 {
                     "network": _LABELS[key],
-                    "layer": h,
+                    "hidden layer": h,
                     "std of Zt": f"{np.std(d.snapshot['Zt'][h]):.2f}",
                     "saturated": f"{d.snapshot['saturation'][h]:.1%}",
                     "median |dL/dZt|": f"{np.median(np.abs(d.snapshot['dZt'][h])):.1e}",

@@ -676,7 +676,8 @@ def ewma_panel(seed: int = 0) -> widgets.Panel:
             rect.set_x(max(0.0, T - window))
             rect.set_width(min(window, T))
         w_init = b**T
-        n_recent = min(math.ceil(window), T)
+        # round first: 1 / (1 - 0.9) is 10.000000000000002 in floating point
+        n_recent = min(math.ceil(round(window, 9)), T)
         share = 1.0 - b**n_recent
         err = {
             "mean": est["mean"][-1] - stream.true_mean[-1],
@@ -1284,7 +1285,7 @@ def momentum_panel(steps: int = 300, m: int = 16, seed: int = 1) -> widgets.Pane
             f"1/(1−β) = {1 / p:.1f} steps, RMS error over the last 100 steps "
             f"<b>{rms_t:.3f}</b>.<br>Keras reading: ema_beta = {p:.2f}, window "
             f"{1 / (1 - p):.1f} steps, RMS error <b>{rms_k:.3f}</b>. "
-            f"(A single batch mean is off by σ/√m = {2 / math.sqrt(m):.2f} on average.)"
+            f"(A single batch mean is typically off by σ/√m = {2 / math.sqrt(m):.2f}.)"
         )
 
     controls = {
