@@ -118,6 +118,29 @@ class History:
         """Training speed of the run, records included."""
         return self.steps_done / self.seconds if self.seconds > 0 else float("nan")
 
+    def smoothed_loss(self, window: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Trailing mean of the mini-batch losses over ``window`` steps.
+
+        Returns ``(step, loss)``, 1-D float arrays over the steps 1, 2, ... up to
+        the last finite loss: ``loss[i]`` is the mean loss of the steps
+        ``max(1, i + 2 - window) .. i + 1``. A diverged run stops before its
+        first non-finite loss, so both arrays hold finite numbers only.
+        """
+        if int(window) < 1:
+            raise ValueError(
+                f"window must be a positive number of steps; got {window}."
+            )
+        raw = np.asarray(self.step_loss, dtype=float)
+        finite = np.isfinite(raw)
+        n = raw.shape[0] if finite.all() else int(np.argmin(finite))
+        csum = np.concatenate([[0.0], np.cumsum(raw[:n])])
+        idx = np.arange(1, n + 1)
+        lo = np.maximum(idx - int(window), 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = (csum[idx] - csum[lo]) / (idx - lo)
+        ok = np.isfinite(mean)
+        return idx[ok].astype(float), mean[ok]
+
     def __repr__(self) -> str:
         if self.n_records == 0:
             return "History(empty)"

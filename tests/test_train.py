@@ -279,3 +279,15 @@ def test_bad_data_and_objects_raise_clear_errors():
         train(_net(), "adam", X_TRAIN, Y_TRAIN, progress=False)
     with pytest.raises(ValueError, match="Network"):
         train(object(), GD(0.1), X_TRAIN, Y_TRAIN, progress=False)
+
+
+def test_smoothed_loss_is_the_trailing_mean_and_stops_at_divergence():
+    empty = np.zeros(0)
+    h = History(step=empty, loss=empty, train_acc=empty, test_acc=empty)
+    h.step_loss = np.array([4.0, 2.0, 6.0, 1.0, np.inf, 3.0])
+    step, loss = h.smoothed_loss(window=2)
+    np.testing.assert_array_equal(step, [1.0, 2.0, 3.0, 4.0])
+    expected = [4.0, (4 + 2) / 2, (2 + 6) / 2, (6 + 1) / 2]
+    np.testing.assert_allclose(loss, expected, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="window"):
+        h.smoothed_loss(window=0)

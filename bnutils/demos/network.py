@@ -916,14 +916,7 @@ class OptimizerRun:
         to step ``i + 1`` (fewer at the start). A diverged run stops at its last
         finite loss.
         """
-        raw = np.asarray(self.history.step_loss, dtype=float)
-        finite = np.isfinite(raw)
-        n = raw.shape[0] if finite.all() else int(np.argmin(finite))
-        raw = raw[:n]
-        csum = np.concatenate([[0.0], np.cumsum(raw)])
-        idx = np.arange(1, n + 1)
-        lo = np.maximum(idx - int(window), 0)
-        return idx.astype(float), (csum[idx] - csum[lo]) / (idx - lo)
+        return self.history.smoothed_loss(window)
 
 
 def _check_optimizer_name(name: str) -> str:

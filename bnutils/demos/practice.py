@@ -241,24 +241,8 @@ class Run:
 
 
 def _smoothed_loss(history: History, window: int = 20):
-    """Trailing mean of the mini-batch losses over ``window`` steps.
-
-    Returns ``(step, loss)``, 1-D float arrays over the steps 1, 2, ... up to
-    the last finite loss: ``loss[i]`` is the mean loss of the steps
-    ``max(1, i + 2 - window) .. i + 1``. A diverged run stops before its first
-    non-finite loss, so both arrays hold finite numbers only (possibly none).
-    """
-    raw = np.asarray(history.step_loss, dtype=float)
-    finite = np.isfinite(raw)
-    n = raw.shape[0] if finite.all() else int(np.argmin(finite))
-    raw = raw[:n]
-    csum = np.concatenate([[0.0], np.cumsum(raw)])
-    idx = np.arange(1, n + 1)
-    lo = np.maximum(idx - int(window), 0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = (csum[idx] - csum[lo]) / (idx - lo)
-    ok = np.isfinite(mean)
-    return idx[ok].astype(float), mean[ok]
+    """See :meth:`bnutils.train.History.smoothed_loss`."""
+    return history.smoothed_loss(window)
 
 
 def _unpack(data):
