@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -95,6 +96,10 @@ def panel_figure(nrows: int = 1, ncols: int = 1, figsize=(8.0, 3.4), **kwargs):
     """
     with mpl.rc_context(STYLE):
         fig = Figure(figsize=figsize, dpi=STYLE["figure.dpi"], layout="constrained")
+        # An Agg canvas of its own keeps one renderer across redraws, and with it
+        # the renderer's text and mathtext caches (a fresh renderer per savefig
+        # would parse every $...$ label again on every slider move).
+        FigureCanvasAgg(fig)
         axes = fig.subplots(nrows, ncols, squeeze=True, **kwargs)
     _apply_style(fig)
     return fig, axes

@@ -124,3 +124,12 @@ def test_train_panel_keeps_solving_its_layout():
     panel = widgets.TrainPanel({}, fig, lambda progress: None)
     panel.render()
     assert panel.fig.get_layout_engine() is not None
+
+
+def test_panel_figures_keep_one_renderer_across_redraws():
+    panel, _ln = _panel()
+    panel.render()
+    first = panel.fig.canvas.get_renderer()
+    panel.controls["a"].value = 0.3
+    panel.render()
+    assert panel.fig.canvas.get_renderer() is first, "text caches live in the renderer"
