@@ -101,6 +101,10 @@ class Panel:
         layout engine (constrained layout) placed them instead of solving the
         layout again on every update: about half the time of a redraw. Pass
         False for a figure whose tick labels change width a lot as it updates.
+
+    Attributes ``artists`` and ``data`` (dicts, empty at first) are where a
+    panel's builder names the artists it updates and the arrays it plots, so
+    tests and curious learners can inspect them.
     """
 
     def __init__(
@@ -116,6 +120,8 @@ class Panel:
     ):
         self.controls = dict(controls)
         self.freeze_layout = freeze_layout
+        self.artists: dict = {}
+        self.data: dict = {}
         self.fig = fig
         self._update = update
         if height is None:

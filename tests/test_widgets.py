@@ -48,6 +48,7 @@ def test_panel_output_has_a_fixed_height_from_the_figure():
     fig = panel.fig
     assert panel.out.layout.height == f"{int(fig.get_figheight() * fig.dpi) + 12}px"
     assert isinstance(panel.widget, W.VBox)
+    assert panel.artists == {} and panel.data == {}, "declared for the builders"
 
 
 def test_train_panel_runs_on_click_not_on_change():
