@@ -15,13 +15,14 @@ export MKL_NUM_THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help lab test test-unit test-notebooks test-browser lint format clean-notebooks \
-        check-clean bench bench-browser reproduce-figure1 clean
+        check-clean bench bench-browser bench-notebooks reproduce-figure1 clean
 
 help:
 	@echo "make lab            open JupyterLab on notebooks/ (creates .venv on first use)"
 	@echo "make test           lint + unit tests + every notebook (nbval) + browser tests"
 	@echo "make bench          time Batch Norm and training steps (prints a table)"
 	@echo "make bench-browser  slider-to-figure latency in a real browser"
+	@echo "make bench-notebooks  each notebook's time, CPU and memory from a fresh kernel"
 	@echo "make format         format code and notebooks with ruff"
 	@echo "make clean-notebooks  strip outputs from notebooks/ before committing"
 
@@ -67,6 +68,9 @@ bench: $(STAMP)
 
 bench-browser: $(STAMP)
 	$(BIN)/python scripts/bench_browser.py
+
+bench-notebooks: $(STAMP)
+	$(BIN)/python scripts/bench_notebooks.py
 
 reproduce-figure1: $(STAMP)
 	$(BIN)/python scripts/reproduce_figure1.py

@@ -2,14 +2,19 @@
 
 Static checks read the stored notebook; the run check executes it top to bottom
 from a fresh kernel, then runs every cell once more in the same kernel (a learner
-re-running cells), and fails on any error, any output on stderr (warnings land
-there), a slow cell or a slow notebook.
+re-running cells), and fails on any error or any output on stderr (warnings land
+there).
+
+Speed is not asserted here: a busy CI machine must not fail a correct checkout.
+``make bench-notebooks`` (scripts/bench_notebooks.py) measures each notebook's
+wall time, CPU time and peak memory against the standard's targets; this test
+only prints the run times it saw. The per-cell timeout of the kernel client is a
+hang guard, minutes beyond any budget.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from datetime import datetime
@@ -22,10 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 
-#: Seconds; the standard's budget on a 2-core machine.
-NOTEBOOK_BUDGET = float(os.environ.get("BNUTILS_NOTEBOOK_BUDGET", "20"))
-CELL_BUDGET = 5.0  # a cell that shows a progress bar may take longer
-PROGRESS_CELL_BUDGET = 15.0
+#: Seconds a single cell may run before the client gives up: a hang guard only.
+CELL_TIMEOUT = 600
 
 if not NOTEBOOKS:  # pragma: no cover - the series always has notebooks
     pytest.skip("no notebooks in notebooks/", allow_module_level=True)
@@ -108,27 +111,19 @@ def _kernel_seconds(cell, fallback: float) -> float:
     return max((end - start).total_seconds(), 0.0)
 
 
-def _shows_progress(cell) -> bool:
-    for out in cell.get("outputs", []):
-        data = out.get("data", {})
-        if "application/vnd.jupyter.widget-view+json" in data:
-            return True
-    return False
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_runs_clean_fast_and_twice(path):
+def test_runs_clean_and_twice(path):
     from nbclient import NotebookClient
 
     nb = _read(path)
     client = NotebookClient(
         nb,
-        timeout=120,
+        timeout=CELL_TIMEOUT,
         record_timing=True,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    problems, slow, totals = [], [], []
+    problems, totals = [], []
     with client.setup_kernel():
         for run in (1, 2):
             total = 0.0
@@ -137,21 +132,13 @@ def test_runs_clean_fast_and_twice(path):
                     continue
                 t0 = time.perf_counter()
                 client.execute_cell(cell, index)
-                dt = _kernel_seconds(cell, fallback=time.perf_counter() - t0)
-                total += dt
-                budget = PROGRESS_CELL_BUDGET if _shows_progress(cell) else CELL_BUDGET
-                if run == 1 and dt > budget:
-                    slow.append(f"cell {index}: {dt:.1f} s (budget {budget:.0f} s)")
+                total += _kernel_seconds(cell, fallback=time.perf_counter() - t0)
                 problems += [
                     f"run {run}, cell {index}: {p}" for p in _stderr_or_error(cell)
                 ]
             totals.append(total)
     print(
-        f"\n{path.name}: {totals[0]:.1f} s from a fresh kernel, {totals[1]:.1f} s rerun"
+        f"\n{path.name}: {totals[0]:.1f} s from a fresh kernel, {totals[1]:.1f} s "
+        "rerun (informational; make bench-notebooks measures speed)"
     )
     assert not problems, "errors or stderr output:\n" + "\n".join(problems)
-    assert not slow, "slow cells without a progress bar:\n" + "\n".join(slow)
-    assert totals[0] <= NOTEBOOK_BUDGET, (
-        f"{path.name} took {totals[0]:.1f} s from a fresh kernel "
-        f"(budget {NOTEBOOK_BUDGET:.0f} s)"
-    )

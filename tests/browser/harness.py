@@ -839,7 +839,7 @@ class NotebookPage:
             ) from exc
         return self.js("kernelState", self.path)
 
-    def run_all(self, timeout: float = 120.0) -> float:
+    def run_all(self, timeout: float = 300.0) -> float:
         """Run all cells (command ``runmenu:run-all``) and wait until done.
 
         Done: the command has returned, every non-empty code cell has an
@@ -874,7 +874,7 @@ class NotebookPage:
         "Error displaying widget" and errors shown by a panel."""
         return self.js("problems", self.path)
 
-    def wait_for_widgets(self, timeout: float = 20.0) -> dict:
+    def wait_for_widgets(self, timeout: float = 60.0) -> dict:
         """Wait until every widget output of the cells shows a widget view.
 
         Returns the last report: ``expected`` widget outputs in the model,
@@ -899,7 +899,7 @@ class NotebookPage:
         return self.js("panelOutputs", panel) or []
 
     def set_slider(
-        self, slider: SliderInfo, pos: float, timeout: float = 20.0
+        self, slider: SliderInfo, pos: float, timeout: float = 60.0
     ) -> SliderChange:
         """Move a slider to handle position ``pos`` as a learner would, and
         wait for a new figure in its panel; then wait for the kernel to be
@@ -973,7 +973,7 @@ class NotebookPage:
         seconds = (timer["t1"] - timer["t0"]) / 1000.0
         return SliderChange(slider, target, before, after, seconds)
 
-    def wait_idle(self, timeout: float = 20.0) -> None:
+    def wait_idle(self, timeout: float = 60.0) -> None:
         """Wait until the kernel is idle."""
         self.page.wait_for_function(
             """(path) => window.__bn.kernelState(path).status === "idle" """,
@@ -1072,7 +1072,7 @@ class NotebookReport:
         )
 
 
-def open_and_run(nb: NotebookPage, run_timeout: float = 90.0) -> NotebookReport:
+def open_and_run(nb: NotebookPage, run_timeout: float = 300.0) -> NotebookReport:
     """Open the notebook, wait for its kernel and run all cells."""
     report = NotebookReport(nb.path, nb.ui)
     nb.open()
@@ -1085,9 +1085,9 @@ def open_and_run(nb: NotebookPage, run_timeout: float = 90.0) -> NotebookReport:
 def check_notebook(
     nb: NotebookPage,
     expect_panels: bool,
-    widget_timeout: float = 20.0,
-    slider_timeout: float = 20.0,
-    run_timeout: float = 90.0,
+    widget_timeout: float = 60.0,
+    slider_timeout: float = 60.0,
+    run_timeout: float = 300.0,
 ) -> NotebookReport:
     """Run a notebook in the browser and collect everything wrong with it.
 
