@@ -30,9 +30,18 @@ running statistics). The mode is always an explicit argument.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
+
+try:  # einsum's C core, without the Python wrapper (1-2 us a call on tiny arrays)
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # pragma: no cover - numpy < 2.0
+    try:
+        from numpy.core.multiarray import c_einsum as _einsum
+    except ImportError:
+        _einsum = np.einsum
 
 __all__ = [
     "BNCache",
@@ -63,33 +72,55 @@ class BNCache(NamedTuple):
     eps: float
 
 
+def _refuse_masked(x, name: str) -> None:
+    if isinstance(x, np.ma.MaskedArray):
+        raise ValueError(
+            f"{name} is a masked array; Batch Norm would silently ignore its mask. "
+            f"Drop or fill the masked entries first, e.g. {name}.filled(value) or "
+            "keep only complete examples."
+        )
+
+
+def _real_float(x, name: str) -> np.ndarray:
+    """``x`` as a real floating-point array: float32/float64 as they are, float16
+    upcast to float32 (its range ends at 65504, too small for squared
+    deviations), integers as float64; anything else refused."""
+    _refuse_masked(x, name)
+    x = np.asarray(x)
+    kind = x.dtype.kind
+    if kind == "f":
+        return x.astype(np.float32) if x.dtype.itemsize < 4 else x
+    if kind in "iu":
+        return x.astype(np.float64)
+    what = {
+        "c": "complex numbers",
+        "b": "booleans",
+        "U": "strings",
+        "S": "bytes",
+        "O": "Python objects",
+    }.get(kind, f"dtype {x.dtype}")
+    raise ValueError(
+        f"{name} must hold real numbers (a float array); got {what} (dtype "
+        f"{x.dtype}). Convert it first, e.g. np.asarray({name}, dtype=float)."
+    )
+
+
 def validate_batch(Z, name: str = "Z", *, training: bool = True) -> np.ndarray:
     """Check that ``Z`` is a finite 2-D array of shape ``(n_l, m)``.
 
     In training mode a batch needs at least two examples. Returns ``Z`` as a
-    floating-point array: the input itself when it already is one (it is never
-    written to), otherwise a float64 copy.
+    floating-point array: the input itself when it is float32 or float64 (it is
+    never written to), float16 upcast to float32, integers as float64.
     """
-    Z = np.asarray(Z)
+    Z = _real_float(Z, name)
     if Z.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D with shape (n_l, m) = (units, examples); got an "
             f"array of shape {Z.shape}. For a single unit use Z.reshape(1, -1); "
             "for one example use Z.reshape(-1, 1) (inference mode only)."
         )
-    if not np.issubdtype(Z.dtype, np.floating):
-        if not np.issubdtype(Z.dtype, np.number) or np.issubdtype(
-            Z.dtype, np.complexfloating
-        ):
-            raise ValueError(f"{name} must hold real numbers; got dtype {Z.dtype}.")
-        Z = Z.astype(np.float64)
-    if not np.all(np.isfinite(Z)):
-        n_bad = int(np.size(Z) - np.count_nonzero(np.isfinite(Z)))
-        raise ValueError(
-            f"{name} contains {n_bad} NaN or infinite value(s). Batch Norm cannot "
-            "normalize them; look for a diverging learning rate or a bad input "
-            "upstream (np.isfinite(...) finds the entries)."
-        )
+    if not np.isfinite(_einsum("ij->", Z)):
+        _raise_nonfinite(Z, name)
     if training and Z.shape[1] < 2:
         raise ValueError(
             f"{name} has shape {Z.shape}: a mini-batch of {Z.shape[1]} example(s) "
@@ -101,14 +132,44 @@ def validate_batch(Z, name: str = "Z", *, training: bool = True) -> np.ndarray:
     return Z
 
 
+def _raise_nonfinite(Z: np.ndarray, name: str) -> None:
+    """Called when a sum over ``Z`` is not finite: either ``Z`` holds NaN or
+    infinity (raise, saying how many), or its finite values are so large that
+    their sum overflowed (raise, saying how to rescale)."""
+    bad = np.size(Z) - np.count_nonzero(np.isfinite(Z))
+    if bad:
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s). Batch Norm cannot "
+            "normalize them; look for a diverging learning rate or a bad input "
+            "upstream (np.isfinite(...) finds the entries)."
+        )
+    _raise_too_large(Z, name)
+
+
+def _raise_too_large(Z: np.ndarray, name: str) -> None:
+    big = float(np.max(np.abs(Z)))
+    raise ValueError(
+        f"{name} holds values up to {big:.3g}: their mean or variance overflows "
+        f"{Z.dtype} (largest number {np.finfo(Z.dtype).max:.3g}), so the "
+        "normalized values cannot be computed. Batch Norm does not depend on the "
+        f"scale of {name}: divide it by a constant (e.g. {name} / {big:.1g}) and "
+        "normalize that."
+    )
+
+
 def validate_param(p, name: str, n_units: int) -> np.ndarray:
     """Check that a per-unit parameter (gamma, beta, running statistic) has shape
     ``(n_units, 1)`` and is finite."""
-    p = np.asarray(p)
-    if not np.issubdtype(p.dtype, np.number) or np.issubdtype(
-        p.dtype, np.complexfloating
+    if (
+        type(p) is np.ndarray
+        and p.shape == (n_units, 1)
+        and p.dtype.kind == "f"
+        and p.dtype.itemsize >= 4
     ):
-        raise ValueError(f"{name} must hold real numbers; got dtype {p.dtype}.")
+        if not np.isfinite(_einsum("ij->", p)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        return p
+    p = _real_float(p, name)
     if p.shape != (n_units, 1):
         hint = ""
         if p.ndim == 2 and p.shape[0] == n_units and p.shape[1] > 1:
@@ -127,17 +188,83 @@ def validate_param(p, name: str, n_units: int) -> np.ndarray:
     return p
 
 
+def _is_real_number(x) -> bool:
+    """A real Python or numpy number, not a bool, a string or an array."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_)
+    )
+
+
 def _check_eps(eps) -> float:
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a number such as 1e-5; got {eps!r}.") from None
+    if type(eps) is float and 0.0 < eps < math.inf:  # the common case, fast
+        return eps
+    if not _is_real_number(eps):
+        raise ValueError(
+            f"eps must be a small positive number such as 1e-5; got {eps!r} "
+            f"({type(eps).__name__})."
+        )
+    eps = float(eps)
     if not eps > 0 or not np.isfinite(eps):
         raise ValueError(
             f"eps must be a small positive number (e.g. 1e-5); got {eps}. It keeps "
             "the square root away from zero when a unit's batch variance is 0."
         )
     return eps
+
+
+def _forward_core(Z: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+    """The maths of :func:`batchnorm_forward` on validated inputs.
+
+    Returns ``(Z_tilde, cache)``, or ``None`` when a statistic is not finite
+    (NaN or infinity in ``Z``, or values so large that the variance overflows):
+    the caller decides what to raise. Fewer passes over ``Z`` than the textbook
+    sequence of operations, and no temporary array that isn't kept.
+    """
+    m = Z.shape[1]
+    # Sums over the examples with einsum: one pass, no temporary array, and no
+    # floating-point warning when a sum overflows (checked just below).
+    mu = _einsum("ij->i", Z)[:, None]
+    mu *= 1.0 / m
+    if not np.isfinite(_einsum("ij->", mu)):
+        return None
+    # Two-pass variance on the centred values: stable for large offsets
+    # (Z = 1e6 + noise), unlike mean(Z**2) - mu**2.
+    Z_centered = Z - mu
+    var = _einsum("ij,ij->i", Z_centered, Z_centered)[:, None]
+    var *= 1.0 / m
+    if not np.isfinite(_einsum("ij->", var)):
+        return None
+    inv_std = var + eps
+    np.sqrt(inv_std, out=inv_std)
+    np.divide(1.0, inv_std, out=inv_std)
+    Z_norm = Z_centered * inv_std
+    Z_tilde = Z_norm * gamma
+    Z_tilde += beta
+    return Z_tilde, BNCache(Z, mu, var, Z_centered, inv_std, Z_norm, gamma, beta, eps)
+
+
+def _backward_core(dZ_tilde: np.ndarray, cache: BNCache):
+    """The maths of :func:`batchnorm_backward` on a validated upstream gradient.
+
+    With ``dZ_norm = gamma * dZ_tilde``, the sums over the examples in the
+    compact formula are ``gamma * dbeta`` and ``gamma * dgamma``, so::
+
+        dZ = gamma * inv_std * (dZ_tilde - dbeta / m - Z_norm * dgamma / m)
+
+    which is the compact formula with the common factor taken out. Returns
+    ``None`` when dgamma or dbeta is not finite (NaN or infinity upstream).
+    """
+    m = dZ_tilde.shape[1]
+    Z_norm = cache.Z_norm
+    dbeta = _einsum("ij->i", dZ_tilde)[:, None]
+    dgamma = _einsum("ij,ij->i", dZ_tilde, Z_norm)[:, None]
+    if not np.isfinite(_einsum("ij->", dbeta) + _einsum("ij->", dgamma)):
+        return None
+    dZ = Z_norm * (dgamma * (1.0 / m))
+    np.subtract(dZ_tilde, dZ, out=dZ)
+    dZ -= dbeta * (1.0 / m)
+    dZ *= cache.gamma * cache.inv_std
+    return dZ, dgamma, dbeta
 
 
 def batchnorm_forward(Z, gamma, beta, eps: float = 1e-5):
@@ -155,24 +282,22 @@ def batchnorm_forward(Z, gamma, beta, eps: float = 1e-5):
     Z_tilde : ``gamma * Z_norm + beta``, shape (n_l, m).
     cache : :class:`BNCache` for :func:`batchnorm_backward`.
 
-    The inputs are never modified.
+    The inputs are never modified. Raises ValueError for NaN or infinite
+    values, and for values so large that their variance overflows (Batch Norm
+    does not depend on the scale of ``Z``: divide it by a constant first).
     """
-    Z = validate_batch(Z, "Z", training=True)
+    Z = _real_float(Z, "Z")
+    if Z.ndim != 2 or Z.shape[1] < 2:
+        validate_batch(Z, "Z", training=True)  # raises with the right message
     n_l = Z.shape[0]
     gamma = validate_param(gamma, "gamma", n_l)
     beta = validate_param(beta, "beta", n_l)
     eps = _check_eps(eps)
-
-    mu = Z.mean(axis=1, keepdims=True)
-    # Two-pass variance on the centred values: stable for large offsets
-    # (Z = 1e6 + noise), unlike mean(Z**2) - mu**2.
-    Z_centered = Z - mu
-    var = np.mean(Z_centered**2, axis=1, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + eps)
-    Z_norm = Z_centered * inv_std
-    Z_tilde = gamma * Z_norm + beta
-    cache = BNCache(Z, mu, var, Z_centered, inv_std, Z_norm, gamma, beta, eps)
-    return Z_tilde, cache
+    out = _forward_core(Z, gamma, beta, eps)
+    if out is None:
+        _raise_nonfinite(Z, "Z")
+        _raise_too_large(Z, "Z")
+    return out
 
 
 def batchnorm_backward(dZ_tilde, cache: BNCache):
@@ -201,27 +326,21 @@ def batchnorm_backward(dZ_tilde, cache: BNCache):
             "cache must be the BNCache returned by batchnorm_forward(Z, gamma, beta); "
             f"got {type(cache).__name__}."
         )
-    dZ_tilde = np.asarray(dZ_tilde)
-    if not np.issubdtype(dZ_tilde.dtype, np.number):
-        raise ValueError(f"dZ_tilde must hold numbers; got dtype {dZ_tilde.dtype}.")
+    dZ_tilde = _real_float(dZ_tilde, "dZ_tilde")
     if dZ_tilde.shape != cache.Z_norm.shape:
         raise ValueError(
             f"dZ_tilde must have the shape of the forward output {cache.Z_norm.shape}; "
             f"got {dZ_tilde.shape}."
         )
-    if not np.all(np.isfinite(dZ_tilde)):
-        raise ValueError("dZ_tilde contains NaN or infinite values.")
-    m = dZ_tilde.shape[1]
-    Z_norm = cache.Z_norm
-    dbeta = dZ_tilde.sum(axis=1, keepdims=True)
-    dgamma = np.sum(dZ_tilde * Z_norm, axis=1, keepdims=True)
-    dZ_norm = dZ_tilde * cache.gamma
-    dZ = (cache.inv_std / m) * (
-        m * dZ_norm
-        - dZ_norm.sum(axis=1, keepdims=True)
-        - Z_norm * np.sum(dZ_norm * Z_norm, axis=1, keepdims=True)
-    )
-    return dZ, dgamma, dbeta
+    out = _backward_core(dZ_tilde, cache)
+    if out is None:
+        if not np.all(np.isfinite(dZ_tilde)):
+            raise ValueError("dZ_tilde contains NaN or infinite values.")
+        raise ValueError(
+            "dL/dgamma or dL/dbeta overflows: dZ_tilde holds values up to "
+            f"{float(np.max(np.abs(dZ_tilde))):.3g}. Look for a diverging loss."
+        )
+    return out
 
 
 def batchnorm_inference(Z, gamma, beta, running_mean, running_var, eps: float = 1e-5):
@@ -245,6 +364,21 @@ def batchnorm_inference(Z, gamma, beta, running_mean, running_var, eps: float = 
         raise ValueError("running_var must be non-negative.")
     eps = _check_eps(eps)
     return gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta
+
+
+def _check_ema_beta(ema_beta) -> float:
+    if not _is_real_number(ema_beta):
+        raise ValueError(
+            f"ema_beta must be a number in [0, 1); got {ema_beta!r} "
+            f"({type(ema_beta).__name__}). Typical values are 0.9 (PyTorch "
+            "momentum=0.1) or 0.99 (Keras momentum=0.99)."
+        )
+    if not 0.0 <= ema_beta < 1.0:
+        raise ValueError(
+            f"ema_beta must be in [0, 1); got {ema_beta}. Typical values are 0.9 "
+            "(PyTorch momentum=0.1) or 0.99 (Keras momentum=0.99)."
+        )
+    return float(ema_beta)
 
 
 class BatchNorm:
@@ -280,20 +414,13 @@ class BatchNorm:
             or n_units < 1
         ):
             raise ValueError(f"n_units must be a positive integer; got {n_units!r}.")
-        if not isinstance(ema_beta, (int, float, np.floating)) or not (
-            0.0 <= ema_beta < 1.0
-        ):
-            raise ValueError(
-                f"ema_beta must be in [0, 1); got {ema_beta}. Typical values are 0.9 "
-                "(PyTorch momentum=0.1) or 0.99 (Keras momentum=0.99)."
-            )
         self.n_units = int(n_units)
-        self.ema_beta = float(ema_beta)
+        self.ema_beta = _check_ema_beta(ema_beta)
         self.eps = _check_eps(eps)
         self.gamma = np.ones((self.n_units, 1))
         self.beta = np.zeros((self.n_units, 1))
-        self.running_mean = np.zeros((self.n_units, 1))
-        self.running_var = np.ones((self.n_units, 1))
+        self._running_mean = np.zeros((self.n_units, 1))
+        self._running_var = np.ones((self.n_units, 1))
         self.dgamma = np.zeros((self.n_units, 1))
         self.dbeta = np.zeros((self.n_units, 1))
         self.n_updates = 0
@@ -304,6 +431,36 @@ class BatchNorm:
             f"BatchNorm(n_units={self.n_units}, ema_beta={self.ema_beta}, "
             f"eps={self.eps})"
         )
+
+    @property
+    def running_mean(self) -> np.ndarray:
+        """Running (exponentially weighted) mean of the batch means, (n_units, 1)."""
+        return self._running_mean
+
+    @running_mean.setter
+    def running_mean(self, value) -> None:
+        self._running_mean = self._checked_stat(value, "running_mean")
+
+    @property
+    def running_var(self) -> np.ndarray:
+        """Running average of the unbiased batch variances, (n_units, 1), >= 0."""
+        return self._running_var
+
+    @running_var.setter
+    def running_var(self, value) -> None:
+        value = self._checked_stat(value, "running_var")
+        if np.any(value < 0):
+            raise ValueError("running_var must be non-negative: it is a variance.")
+        self._running_var = value
+
+    def _checked_stat(self, value, name: str) -> np.ndarray:
+        """A running statistic assigned from outside: shape (n_units, 1), finite;
+        stored as a copy in the layer's own dtype (float64 unless set)."""
+        value = validate_param(value, name, self.n_units)
+        return np.array(value, dtype=self._stat_dtype(), copy=True)
+
+    def _stat_dtype(self):
+        return np.float64
 
     def forward(self, Z, training: bool = True):
         """Normalize ``Z`` of shape (n_units, m).
@@ -325,15 +482,30 @@ class BatchNorm:
             return batchnorm_inference(
                 Z, self.gamma, self.beta, self.running_mean, self.running_var, self.eps
             )
-        Z_tilde, cache = batchnorm_forward(Z, self.gamma, self.beta, self.eps)
-        m = Z.shape[1]
-        unbiased_var = cache.var * (m / (m - 1))
-        b = self.ema_beta
-        self.running_mean = b * self.running_mean + (1.0 - b) * cache.mu
-        self.running_var = b * self.running_var + (1.0 - b) * unbiased_var
-        self.n_updates += 1
+        gamma = validate_param(self.gamma, "gamma", self.n_units)
+        beta = validate_param(self.beta, "beta", self.n_units)
+        out = _forward_core(Z, gamma, beta, self.eps)
+        if out is None:
+            _raise_too_large(Z, "Z")
+        Z_tilde, cache = out
+        self._update_running(cache)
         self._cache = cache
         return Z_tilde
+
+    def _update_running(self, cache: BNCache) -> None:
+        """``running = ema_beta * running + (1 - ema_beta) * batch statistic``;
+        the variance fed in is the unbiased ``m / (m - 1) * var_B``. New arrays
+        (never written in place), in the running statistics' own dtype."""
+        m = cache.Z.shape[1]
+        b = self.ema_beta
+        rm, rv = self._running_mean, self._running_var
+        self._running_mean = (b * rm + (1.0 - b) * cache.mu).astype(
+            rm.dtype, copy=False
+        )
+        self._running_var = (b * rv + ((1.0 - b) * m / (m - 1)) * cache.var).astype(
+            rv.dtype, copy=False
+        )
+        self.n_updates += 1
 
     def backward(self, dZ_tilde):
         """Return dL/dZ and set ``self.dgamma`` and ``self.dbeta``.
