@@ -27,11 +27,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bnutils.layers import _einsum
+
 __all__ = [
     "GD",
     "OPTIMIZERS",
     "Adam",
     "Momentum",
+    "NonFiniteGradientError",
     "Optimizer",
     "RMSprop",
     "make_optimizer",
@@ -73,12 +76,27 @@ def _check_kwargs(owner: str, kwargs: dict, accepted: tuple[str, ...]) -> None:
     )
 
 
+class NonFiniteGradientError(ValueError):
+    """A gradient given to :meth:`Optimizer.step` holds NaN or infinity (nothing
+    was updated). :func:`bnutils.train.train` catches it and records the run as
+    diverged."""
+
+
+def _is_number(value) -> bool:
+    """A real Python or numpy number; not a bool, a string or an array."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _check_rate(value, name: str) -> float:
     """A decay rate in [0, 1)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1); got {value!r}.") from None
+    if not _is_number(value):
+        raise ValueError(
+            f"{name} must be a number in [0, 1); got {value!r} "
+            f"({type(value).__name__})."
+        )
+    v = float(value)
     if not (0.0 <= v < 1.0):
         raise ValueError(
             f"{name} must be in [0, 1); got {value!r}. It is the weight of the old "
@@ -88,10 +106,12 @@ def _check_rate(value, name: str) -> float:
 
 
 def _check_positive(value, name: str, example: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number; got {value!r}.") from None
+    if not _is_number(value):
+        raise ValueError(
+            f"{name} must be a positive number (e.g. {example}); got {value!r} "
+            f"({type(value).__name__})."
+        )
+    v = float(value)
     if not (np.isfinite(v) and v > 0):
         raise ValueError(
             f"{name} must be a positive, finite number (e.g. {example}); got {value!r}."
@@ -167,24 +187,56 @@ class Optimizer:
                 f"missing gradients: {missing}, gradients without a parameter: "
                 f"{extra}. Did you call net.backward(y) after the forward pass?"
             )
+        checked = {}
         for key, p in params.items():
-            g = grads[key]
-            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+            if type(p) is not np.ndarray or p.dtype.kind != "f":
                 raise ValueError(
                     f"params[{key!r}] must be a float numpy array (it is updated in "
-                    f"place); got {type(p).__name__}."
+                    f"place); got {type(p).__name__}"
+                    + (f" of dtype {p.dtype}." if isinstance(p, np.ndarray) else ".")
                 )
-            if np.shape(g) != p.shape:
-                raise ValueError(
-                    f"grads[{key!r}] has shape {np.shape(g)} but params[{key!r}] has "
-                    f"shape {p.shape}; a gradient has the shape of its parameter."
-                )
+            checked[key] = _checked_grad(key, grads[key], p)
         self.t += 1
         for key, p in params.items():
-            self._update(key, p, np.asarray(grads[key], dtype=p.dtype))
+            self._update(key, p, checked[key])
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
+
+
+def _checked_grad(key: str, g, p: np.ndarray) -> np.ndarray:
+    """grads[key] as an array of p's dtype: real numbers, p's shape, finite.
+
+    Nothing is updated when any gradient fails (every one is checked first):
+    a NaN gradient would silently turn the parameters into NaN.
+    """
+    if type(g) is not np.ndarray:
+        if isinstance(g, np.ma.MaskedArray):
+            raise ValueError(
+                f"grads[{key!r}] is a masked array; an update would ignore its mask. "
+                "Pass a plain array (fill the masked entries first)."
+            )
+        g = np.asarray(g)
+    if g.dtype.kind not in "fiu":
+        raise ValueError(
+            f"grads[{key!r}] must hold real numbers; got dtype {g.dtype}"
+            + (" (strings are not parsed as numbers)." if g.dtype.kind in "US" else ".")
+        )
+    if g.shape != p.shape:
+        raise ValueError(
+            f"grads[{key!r}] has shape {g.shape} but params[{key!r}] has "
+            f"shape {p.shape}; a gradient has the shape of its parameter."
+        )
+    if g.dtype != p.dtype:
+        g = g.astype(p.dtype)
+    # One cheap pass: the sum is finite unless an entry is NaN or infinite (or
+    # finite entries so large that the sum overflows: then look closer).
+    if not np.isfinite(_einsum("i->", g.reshape(-1))) and not np.all(np.isfinite(g)):
+        raise NonFiniteGradientError(
+            f"grads[{key!r}] contains NaN or infinite values; nothing was updated. "
+            "The loss has probably diverged: try a smaller learning rate."
+        )
+    return g
 
 
 class GD(Optimizer):

@@ -470,7 +470,7 @@ def test_labels_as_a_row_are_accepted():
         ({"dtype": np.int32}, "float64 or np.float32"),
         ({"batchnorm": "yes"}, "True or False"),
         ({"use_bias": 1}, "use_bias"),
-        ({"seed": 1.5}, "seed must be an integer"),
+        ({"seed": 1.5}, "seed must be a non-negative integer"),
         ({"ema_beta": 1.0}, "ema_beta"),
         ({"eps": 0.0}, "eps"),
     ],
