@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bnutils.layers import _einsum
 from bnutils.network import Network, NonFiniteError
-from bnutils.optim import Optimizer
+from bnutils.optim import NonFiniteGradientError, Optimizer
+from bnutils.threads import TRAINING_BLAS_THREADS, limit_blas_threads
 from bnutils.widgets import Progress
 
 __all__ = ["PERCENTILES", "SATURATION_MARGIN", "History", "train"]
@@ -250,11 +252,19 @@ def _check_int(value, name: str, low: int) -> int:
 
 
 def _all_finite(net: Network) -> bool:
-    """Whether every parameter and every BN running statistic is finite."""
+    """Whether every parameter and every BN running statistic is finite.
+
+    One cheap pass per array: a sum is finite unless an entry is NaN or
+    infinite, or finite entries are so large that the sum overflows (then the
+    entries are looked at one by one).
+    """
     arrays = list(net.params.values())
     for bn in net.bn_layers.values():
         arrays += [bn.running_mean, bn.running_var]
-    return all(np.all(np.isfinite(a)) for a in arrays)
+    return all(
+        np.isfinite(_einsum("i->", a.reshape(-1))) or np.all(np.isfinite(a))
+        for a in arrays
+    )
 
 
 def _saturation(activation: str, A: np.ndarray) -> float:
@@ -285,6 +295,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     callback=None,
+    blas_threads: int | None = TRAINING_BLAS_THREADS,
 ) -> History:
     """Train ``net`` with ``optimizer`` on mini-batches; return a :class:`History`.
 
@@ -312,6 +323,8 @@ def train(
     progress : show a progress bar (only inside a notebook).
     callback : ``callback(step, history)`` called after each record with the
         records so far.
+    blas_threads : BLAS threads while training (default 1, see
+        :mod:`bnutils.threads`); None leaves numpy's setting alone.
 
     Returns
     -------
@@ -373,6 +386,55 @@ def train(
     if callback is not None and not callable(callback):
         raise ValueError("callback must be a function callback(step, history) or None.")
 
+    if blas_threads is not None and (
+        isinstance(blas_threads, (bool, np.bool_))
+        or not isinstance(blas_threads, (int, np.integer))
+        or blas_threads < 1
+    ):
+        raise ValueError(
+            f"blas_threads must be a positive integer or None; got {blas_threads!r}."
+        )
+    with limit_blas_threads(None if blas_threads is None else int(blas_threads)):
+        return _train_loop(
+            net,
+            optimizer,
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            batch_size,
+            steps,
+            eval_every,
+            probe,
+            probe_unit,
+            record_diagnostics,
+            seed,
+            progress,
+            callback,
+            m,
+        )
+
+
+def _train_loop(
+    net,
+    optimizer,
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    batch_size,
+    steps,
+    eval_every,
+    probe,
+    probe_unit,
+    record_diagnostics,
+    seed,
+    progress,
+    callback,
+    m,
+) -> History:
+    """The body of :func:`train`, on validated arguments."""
+    hidden = list(net.hidden_layers)
     rec_steps = np.unique(np.r_[0, np.arange(eval_every, steps + 1, eval_every), steps])
     n_rec = rec_steps.shape[0]
     n_probe = probe.shape[1]
@@ -428,7 +490,10 @@ def train(
             for h in hidden:
                 z = c[f"Zt{h}"][probe_unit]
                 hist.unit_inputs[h][k] = z
-                hist.percentiles[h][k] = np.percentile(z, PERCENTILES)
+                # From the stored float64 copy, whatever the network's dtype.
+                hist.percentiles[h][k] = np.percentile(
+                    hist.unit_inputs[h][k], PERCENTILES
+                )
                 if record_diagnostics:
                     hist.saturation[h][k] = _saturation(net.activation, c[f"A{h}"])
         if record_diagnostics and before is not None:
@@ -479,8 +544,12 @@ def train(
                     loss = np.nan
                 ok = bool(np.isfinite(loss))
                 if ok:
-                    optimizer.step(net.params, grads)
-                    ok = _all_finite(net)
+                    try:
+                        optimizer.step(net.params, grads)
+                    except NonFiniteGradientError:
+                        ok = False
+                    else:
+                        ok = _all_finite(net)
             hist.step_loss[s - 1] = loss if np.isfinite(loss) else np.nan
             if not ok:
                 diverged_at = s
