@@ -1,9 +1,14 @@
 """Benchmark: Batch Norm forward+backward and one training step (`make bench`).
 
-Prints median wall-clock times (best of several repeats of a timed loop) and the
-peak memory that numpy allocates for one BN forward+backward, in float64 and
-float32. A benchmark, not a test: it asserts nothing; compare numbers across
-machines and commits.
+Prints median wall-clock times (median of several repeats of a timed loop) and
+the peak memory that numpy allocates for one BN forward+backward, in float64 and
+float32. Next to the package's ``batchnorm_forward`` + ``batchnorm_backward``
+(input validation included) it times :func:`plain_forward_backward`, a plain
+vectorized numpy version of the same maths with no validation at all, in the
+same run and dtype, interleaved, and prints the ratio (the target is <= 1.0).
+
+A benchmark, not a test: it asserts nothing; compare numbers across machines
+and commits. ``--quick`` uses shorter timing loops.
 """
 
 from __future__ import annotations
@@ -45,7 +50,28 @@ def _time(fn, min_seconds: float = 0.2, repeats: int = 5) -> float:
     return statistics.median(per_call)
 
 
-def bench_bn(n_l: int, m: int, dtype) -> tuple[float, float]:
+def plain_forward_backward(Z, gamma, beta, dZ_tilde, eps=1e-5):
+    """The textbook vectorized numpy Batch Norm, forward then backward, with no
+    validation: the baseline the package's kernel is compared with."""
+    m = Z.shape[1]
+    mu = Z.mean(axis=1, keepdims=True)
+    Zc = Z - mu
+    var = (Zc**2).mean(axis=1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    Z_norm = Zc * inv_std
+    out = gamma * Z_norm + beta
+    dbeta = dZ_tilde.sum(axis=1, keepdims=True)
+    dgamma = (dZ_tilde * Z_norm).sum(axis=1, keepdims=True)
+    dZ_norm = dZ_tilde * gamma
+    dZ = (inv_std / m) * (
+        m * dZ_norm
+        - dZ_norm.sum(axis=1, keepdims=True)
+        - Z_norm * (dZ_norm * Z_norm).sum(axis=1, keepdims=True)
+    )
+    return out, dZ, dgamma, dbeta
+
+
+def bench_bn(n_l: int, m: int, dtype) -> tuple[float, float, float]:
     rng = np.random.default_rng(0)
     Z = rng.normal(3.0, 2.0, size=(n_l, m)).astype(dtype)
     gamma = rng.uniform(0.5, 1.5, size=(n_l, 1)).astype(dtype)
@@ -57,12 +83,19 @@ def bench_bn(n_l: int, m: int, dtype) -> tuple[float, float]:
         batchnorm_backward(dZt, cache)
         return out
 
-    seconds = _time(step)
+    def plain():
+        return plain_forward_backward(Z, gamma, beta, dZt)
+
+    # Interleaved, so that a busy machine slows both alike.
+    ours, base = [], []
+    for _ in range(3):
+        ours.append(_time(step))
+        base.append(_time(plain))
     tracemalloc.start()
     step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return seconds, peak / 2**20
+    return statistics.median(ours), statistics.median(base), peak / 2**20
 
 
 def bench_train_step(batchnorm: bool, dtype, batch: int = 60) -> float:
@@ -87,17 +120,21 @@ def main(argv=None) -> None:
     )
     print()
     print("Batch Norm forward + backward (batchnorm_forward, batchnorm_backward)")
+    print("against plain vectorized numpy of the same maths (no validation)")
     print(
-        f"{'n_l x m':>12} {'dtype':>8} {'time':>10} {'M values/s':>11} {'peak MiB':>9}"
+        f"{'n_l x m':>12} {'dtype':>8} {'bnutils':>10} {'plain':>10} {'ratio':>6} "
+        f"{'M values/s':>11} {'peak MiB':>9}"
     )
     for n_l, m in BN_SIZES:
         for dtype in (np.float64, np.float32):
-            s, peak = bench_bn(n_l, m, dtype)
+            s, base, peak = bench_bn(n_l, m, dtype)
             rate = n_l * m / s / 1e6
             print(
                 f"{f'{n_l} x {m}':>12} {np.dtype(dtype).name:>8} "
-                f"{s * 1e3:>8.3f}ms {rate:>11.1f} {peak:>9.2f}"
+                f"{s * 1e3:>8.3f}ms {base * 1e3:>8.3f}ms {s / base:>6.2f} "
+                f"{rate:>11.1f} {peak:>9.2f}"
             )
+    print("ratio = bnutils / plain (target <= 1.00)")
     print()
     sizes = "-".join(map(str, NET_SIZES))
     print(

@@ -56,6 +56,7 @@ from bnutils.widgets import Panel, float_slider, int_slider
 
 __all__ = [
     "FIGURE1_BATCH",
+    "FIGURE1_DTYPE",
     "FIGURE1_LR",
     "FIGURE1_PAPER_STEPS",
     "FIGURE1_SIZES",
@@ -99,6 +100,8 @@ FIGURE1_BATCH = 60
 #: optimizer nor learning rate; 1.0 trains both networks (in a trial run at 0.5
 #: the network without Batch Norm stayed at chance level for its first 800 steps).
 FIGURE1_LR = 1.0
+#: Floating-point type of the Figure-1 networks and data.
+FIGURE1_DTYPE = np.float32
 #: Training steps of the paper's Figure 1.
 FIGURE1_PAPER_STEPS = 50_000
 #: The hidden layer whose unit is probed: the last one, as in the paper.
@@ -486,18 +489,24 @@ def figure1_network(
     sizes=FIGURE1_SIZES,
     activation: str = "sigmoid",
     weight_scale: float | str = FIGURE1_WEIGHT_SCALE,
+    dtype=FIGURE1_DTYPE,
 ) -> Network:
     """The network of Ioffe & Szegedy's Figure 1.
 
     ``kind``: ``"plain"`` (no Batch Norm), ``"bn"`` (Batch Norm on every hidden
     layer) or ``"noisy"`` (:class:`NoisyBNNetwork`). The same ``seed`` gives the
-    same initial weights ``W`` for all three.
+    same initial weights ``W`` for all three. ``dtype``: float32 by default
+    (training curves need no more precision, and it is about twice as fast).
     """
     if kind not in KIND_LABELS:
         raise ValueError(f"kind must be one of {list(KIND_LABELS)}; got {kind!r}.")
     if kind == "noisy":
         return NoisyBNNetwork(
-            list(sizes), activation=activation, weight_scale=weight_scale, seed=seed
+            list(sizes),
+            activation=activation,
+            weight_scale=weight_scale,
+            seed=seed,
+            dtype=dtype,
         )
     return Network(
         list(sizes),
@@ -505,6 +514,7 @@ def figure1_network(
         batchnorm=(kind == "bn"),
         weight_scale=weight_scale,
         seed=seed,
+        dtype=dtype,
     )
 
 
@@ -519,6 +529,7 @@ def train_figure1(
     progress: bool = True,
     callback=None,
     verbose: bool = True,
+    dtype=FIGURE1_DTYPE,
 ) -> History:
     """Train one network of Figure 1 with plain mini-batch gradient descent.
 
@@ -537,6 +548,7 @@ def train_figure1(
     callback : passed to :func:`bnutils.train.train`: ``callback(step,
         history)`` after each record.
     verbose : print one line when done.
+    dtype : of the network and the data (float32 by default).
 
     Returns
     -------
@@ -545,8 +557,8 @@ def train_figure1(
     unit 0 of hidden layer l (``Z_tilde``, what the sigmoid receives) over the
     first 500 test images.
     """
-    X, y, Xt, yt = load_mnist() if data is None else data
-    net = figure1_network(kind, seed=seed, sizes=sizes)
+    X, y, Xt, yt = load_mnist(dtype=dtype) if data is None else data
+    net = figure1_network(kind, seed=seed, sizes=sizes, dtype=dtype)
     hist = train(
         net,
         GD(lr),
