@@ -1,0 +1,108 @@
+"""check_batchnorm_inference (notebook 06): the mistakes it names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checks_support import assert_all_distinct, assert_rejected, quiet
+
+from bnutils.checks import (
+    check_batchnorm_inference,
+    inference,
+)
+
+# ---------------------------------------------------------------------------
+# batchnorm_inference mistakes
+# ---------------------------------------------------------------------------
+
+
+def inf_batch_stats(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    var = Z.var(axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
+
+
+def inf_batch_stats_ddof1(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    var = Z.var(axis=1, ddof=1, keepdims=True)  # NaN (and a warning) at m = 1
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
+
+
+def inf_eps_outside(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (Z - running_mean) / (np.sqrt(running_var) + eps) + beta
+
+
+def inf_no_sqrt(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (Z - running_mean) / (running_var + eps) + beta
+
+
+def inf_sqrt_twice(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    std = np.sqrt(running_var + eps)
+    return gamma * (Z - running_mean) / np.sqrt(std) + beta
+
+
+def inf_sqrt_twice_b(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    std = np.sqrt(running_var)
+    return gamma * (Z - running_mean) / np.sqrt(std + eps) + beta
+
+
+def inf_swapped(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return beta * (Z - running_mean) / np.sqrt(running_var + eps) + gamma
+
+
+def inf_no_eps(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (Z - running_mean) / np.sqrt(running_var) + beta
+
+
+def inf_fails_single(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    if Z.shape[1] < 2:
+        raise ValueError("need at least two examples")
+    return gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta
+
+
+def inf_squeezes(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    Z = np.squeeze(Z)  # (4, 1) -> (4,): broadcasting then fails
+    return (gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta).reshape(
+        4, -1
+    )
+
+
+def inf_in_place(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    Z -= running_mean
+    Z /= np.sqrt(running_var + eps)
+    return gamma * Z + beta
+
+
+INFERENCE_MISTAKES = [
+    (inf_batch_stats, "batch_stats", ["batch's own statistics"]),
+    (inf_batch_stats_ddof1, "batch_stats", ["single example", "batch's own"]),
+    (inf_eps_outside, "eps_outside_sqrt", ["outside the square root"]),
+    (inf_no_sqrt, "var_not_sqrt", ["divided by the variance"]),
+    (inf_sqrt_twice, "sqrt_twice", ["square root twice"]),
+    (inf_sqrt_twice_b, "sqrt_twice", ["square root twice"]),
+    (inf_swapped, "gamma_beta_swapped", ["swapped"]),
+    (inf_no_eps, "eps_ignored", ["forgot eps"]),
+    (inf_fails_single, "single_example", ["single example (m=1)"]),
+    (inf_squeezes, "single_example", ["single example (m=1)"]),
+    (inf_in_place, "in_place", ["in place", "Z"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"),
+    INFERENCE_MISTAKES,
+    ids=[f[0].__name__ for f in INFERENCE_MISTAKES],
+)
+def test_inference_mistakes(fn, tag, keywords):
+    result = quiet(check_batchnorm_inference, fn)
+    assert_rejected(result, tag, *keywords)
+    assert result.hint
+
+
+def test_inference_variants_are_distinct():
+    cases = inference._inference_cases()
+    table = {"right": [inference._inference_ref(c) for c in cases]}
+    for c in cases:
+        for k, (tag, array) in enumerate(inference._inference_variants(c)):
+            table.setdefault(f"{tag}{k}", []).append(array)
+    assert_all_distinct(table)

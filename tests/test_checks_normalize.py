@@ -1,0 +1,179 @@
+"""check_normalize_inputs (notebooks 00-01): tolerance and the mistakes it names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checks_support import assert_all_distinct, assert_rejected, quiet
+
+from bnutils import solutions
+from bnutils.checks import (
+    check_normalize_inputs,
+    normalize,
+    rel_error,
+)
+
+
+def test_normalize_accepts_small_eps():
+    def with_eps_on_std(X_train, X_test):
+        mu = X_train.mean(axis=1, keepdims=True)
+        sigma = X_train.std(axis=1, keepdims=True) + 1e-8
+        return (X_train - mu) / sigma, (X_test - mu) / sigma
+
+    def without_eps(X_train, X_test):
+        mu = X_train.mean(axis=1, keepdims=True)
+        sigma = X_train.std(axis=1, keepdims=True)
+        return (X_train - mu) / sigma, (X_test - mu) / sigma
+
+    assert quiet(check_normalize_inputs, with_eps_on_std).passed
+    assert quiet(check_normalize_inputs, without_eps).passed
+    assert quiet(check_normalize_inputs, solutions.normalize_inputs).passed  # 1e-8
+
+
+# ---------------------------------------------------------------------------
+# normalize_inputs mistakes
+# ---------------------------------------------------------------------------
+
+
+def _train_stats(X_train, ddof=0):
+    return X_train.mean(axis=1, keepdims=True), X_train.std(
+        axis=1, ddof=ddof, keepdims=True
+    )
+
+
+def norm_own_stats(X_train, X_test):
+    mu, sd = _train_stats(X_train)
+    mu_t, sd_t = _train_stats(X_test)
+    return (X_train - mu) / sd, (X_test - mu_t) / sd_t
+
+
+def norm_axis0(X_train, X_test):
+    def norm(X):
+        return (X - X.mean(axis=0)) / X.std(axis=0)
+
+    return norm(X_train), norm(X_test)
+
+
+def norm_axis0_train_stats(X_train, X_test):
+    mu, sd = X_train.mean(axis=0), X_train.std(axis=0)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_by_var(X_train, X_test):
+    mu = X_train.mean(axis=1, keepdims=True)
+    sigma2 = np.mean((X_train - mu) ** 2, axis=1, keepdims=True)
+    return (X_train - mu) / sigma2, (X_test - mu) / sigma2
+
+
+def norm_center_only(X_train, X_test):
+    mu, _ = _train_stats(X_train)
+    return X_train - mu, X_test - mu
+
+
+def norm_scale_only(X_train, X_test):
+    _, sd = _train_stats(X_train)
+    return X_train / sd, X_test / sd
+
+
+def norm_ddof1(X_train, X_test):
+    mu, sd = _train_stats(X_train, ddof=1)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_test_untouched(X_train, X_test):
+    mu, sd = _train_stats(X_train)
+    return (X_train - mu) / sd, X_test
+
+
+def norm_combined(X_train, X_test):
+    mu, sd = _train_stats(np.concatenate([X_train, X_test], axis=1))
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_in_place(X_train, X_test):
+    mu, sd = _train_stats(X_train)
+    X_train -= mu
+    X_train /= sd
+    X_test -= mu
+    X_test /= sd
+    return X_train, X_test
+
+
+def norm_single(X_train, X_test):
+    mu, sd = _train_stats(X_train)
+    return (X_train - mu) / sd
+
+
+def norm_swapped(X_train, X_test):
+    X_train_norm, X_test_norm = solutions.normalize_inputs(X_train, X_test)  # eps
+    return X_test_norm, X_train_norm
+
+
+def norm_big_eps(X_train, X_test):
+    mu = X_train.mean(axis=1, keepdims=True)
+    sd = np.sqrt(X_train.var(axis=1, keepdims=True) + 1e-5)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_test_wrong(X_train, X_test):
+    mu, sd = _train_stats(X_train)
+    return (X_train - mu) / sd, (X_test - mu) / sd + 0.5
+
+
+NORMALIZE_MISTAKES = [
+    (norm_own_stats, "test_own_stats", ["test set", "its own mean"]),
+    (norm_axis0, "wrong_axis", ["wrong axis"]),
+    (norm_by_var, "divided_by_var", ["variance", "instead of the standard deviation"]),
+    (norm_center_only, "only_centering", ["only centered"]),
+    (norm_scale_only, "only_scaling", ["only scaled"]),
+    (norm_ddof1, "sample_std", ["ddof=1"]),
+    (norm_test_untouched, "test_not_normalized", ["forgot to normalize the test"]),
+    (norm_combined, "combined_stats", ["together"]),
+    (norm_in_place, "in_place", ["in place", "X_train", "X_test"]),
+    (norm_single, "single_output", ["return both", "matches X_train_norm"]),
+    (norm_swapped, "swapped_outputs", ["swapped"]),
+    (norm_big_eps, "close", ["very close"]),
+    (norm_test_wrong, "unknown", ["X_train_norm is right but X_test_norm differs"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"),
+    NORMALIZE_MISTAKES,
+    ids=[f[0].__name__ for f in NORMALIZE_MISTAKES],
+)
+def test_normalize_mistakes(fn, tag, keywords):
+    result = quiet(check_normalize_inputs, fn)
+    assert_rejected(result, tag, *keywords)
+    assert result.hint
+
+
+def test_normalize_var_hint_mentions_the_slide():
+    assert "slide" in quiet(check_normalize_inputs, norm_by_var).hint
+
+
+def test_normalize_axis0_train_stats_points_at_the_axis():
+    result = quiet(check_normalize_inputs, norm_axis0_train_stats)
+    assert_rejected(result, "exception", "broadcast")
+    assert "axis=1" in result.hint and "keepdims=True" in result.hint
+
+
+def test_normalize_variants_are_distinct():
+    ref, variants = normalize._normalize_variants(*normalize._normalize_case())
+    for j in range(2):
+        table = {"right": [ref[j]]} | {k: [v[j]] for k, v in variants.items()}
+        # Some variants only change one of the two outputs: compare those where
+        # the variant differs from the right answer at all.
+        table = {
+            k: v
+            for k, v in table.items()
+            if k == "right" or rel_error(v[0], ref[j]) > 0
+        }
+        assert_all_distinct(table)
+
+
+def test_checker_leaves_its_shared_inputs_alone():
+    """Running a function that writes into its inputs must not corrupt the
+    checker's own test inputs for the next call."""
+    quiet(check_normalize_inputs, norm_in_place)
+    assert quiet(check_normalize_inputs, solutions.normalize_inputs).passed
