@@ -86,7 +86,7 @@ class Page:
     title: str = ""
     twins: int = 0
     positions: int = 0
-    dropped_widgets: int = 0
+    dropped_widgets: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
 
     @property
@@ -157,7 +157,8 @@ def staticize(page: Page) -> None:
                 page.stderr.append(f"cell {index}: {out.get('text', '')[:300]}")
             if WIDGET_VIEW in data:
                 if "text/html" not in data:
-                    page.dropped_widgets += 1
+                    plain = "".join(data.get("text/plain", "widget"))
+                    page.dropped_widgets.append(plain.split("(", 1)[0].strip())
                     continue
                 del data[WIDGET_VIEW]
                 data.pop("text/plain", None)
@@ -454,9 +455,10 @@ def build(args) -> Path:
                 f"warning: {page.source.name} wrote to stderr: {line}", file=sys.stderr
             )
         if page.dropped_widgets:
+            kinds = ", ".join(sorted(set(page.dropped_widgets)))
             print(
-                f"note: {page.source.name}: {page.dropped_widgets} widget output(s) "
-                "without a static form (e.g. progress bars) left out"
+                f"note: {page.source.name}: {len(page.dropped_widgets)} widget "
+                f"output(s) without a static form left out ({kinds})"
             )
     problems = size_report(out, pages, args.max_page_mb, args.max_site_mb)
     print(f"\nBuilt {out / 'index.html'} in {time.perf_counter() - t0:.0f} s")
