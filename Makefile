@@ -35,8 +35,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[lab,test,site]'
 	@touch $(STAMP)
 
+# As root (a container, a cloud VM's default user) Jupyter refuses to start
+# without --allow-root: pass it, and say so. Still 127.0.0.1 only, with a token.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: running as root, so Jupyter gets --allow-root (still on 127.0.0.1 only, with its token)"; \
+	  set -- --allow-root; \
+	fi; \
+	echo "$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $$*"; \
+	exec $(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks "$$@"
 
 lint: $(STAMP)
 	$(BIN)/ruff check bnutils tests scripts notebooks
