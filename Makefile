@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 .DEFAULT_GOAL := help
 .PHONY: help lab test test-unit test-notebooks test-browser lint format clean-notebooks \
         check-clean bench bench-browser bench-notebooks reproduce-figure1 clean \
-        site test-site
+        site test-site colab-cells
 
 help:
 	@echo "make lab            open JupyterLab on notebooks/ (creates .venv on first use)"
@@ -55,6 +55,11 @@ format: $(STAMP)
 
 check-clean: $(STAMP)
 	$(BIN)/python scripts/clean_notebooks.py --check
+
+# The Colab set-up cell of every notebook, from pyproject.toml's [project.urls]
+# Repository (idempotent: run it again after editing notebooks or the address).
+colab-cells: $(STAMP)
+	$(BIN)/python scripts/sync_colab_cell.py
 
 clean-notebooks: $(STAMP)
 	$(BIN)/python scripts/clean_notebooks.py
