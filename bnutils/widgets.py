@@ -239,9 +239,10 @@ class Panel:
         error as its readout, and listed in ``StaticTwin.errors``.
         """
         current = self.values()
-        axes = [
+        axes = [  # a control without a value (a button) has no place in the twin
             _control_axis(name, w, self.twin_points)
             for name, w in self.controls.items()
+            if hasattr(w, "value")
         ]
         moving = [a for a in axes if a.kind != "fixed"]
         combos = _twin_positions(moving, self.twin_max_product)
@@ -360,7 +361,11 @@ class TrainPanel(Panel):
         """The run on screen (the default run, made at creation) as one image,
         with the settings it used: training needs a live kernel, so nothing is
         retrained here."""
-        axes = [_fixed_axis(name, w) for name, w in self.controls.items()]
+        axes = [
+            _fixed_axis(name, w)
+            for name, w in self.controls.items()
+            if hasattr(w, "value")
+        ]
         twin = StaticTwin(title=self.title, axes=axes, mode="train")
         twin.add((), self.render(), self.readout.value)
         return twin
@@ -493,7 +498,7 @@ def _control_axis(name: str, w, points: int) -> _Axis:
     """The grid a static twin uses for one control (every control type the
     series uses: Float/Int/FloatLog/Selection sliders, Dropdown, ToggleButtons,
     RadioButtons, Checkbox, ToggleButton; anything else stays fixed)."""
-    if getattr(w, "disabled", False) or not hasattr(w, "value"):
+    if getattr(w, "disabled", False):
         return _fixed_axis(name, w)
     label = _label(name, w)
     if isinstance(w, W.Checkbox | W.ToggleButton):

@@ -306,8 +306,10 @@ def test_disabled_and_unknown_controls_stay_fixed():
     controls = {
         "a": widgets.float_slider("a", 1.0, 0.0, 2.0, 0.5, disabled=True),
         "name": W.Text(value="x", description="name"),
+        "go": W.Button(description="go"),  # no value: not part of the twin
     }
     twin = widgets.Panel(controls, fig, lambda a, name: name).static_twin()
+    assert [a.name for a in twin.axes] == ["a", "name"]
     assert [a.kind for a in twin.axes] == ["fixed", "fixed"]
     assert twin.n_positions == 1 and twin.mode == "single"
 
