@@ -59,6 +59,25 @@ MATHJAX_CONFIG = r"""window.MathJax = {
   options: {ignoreHtmlClass: "tex2jax_ignore", processHtmlClass: "tex2jax_process"}
 };"""
 
+# The rules nbconvert's lab template writes inline next to its stylesheet (the
+# pages link the stylesheet instead of inlining it, so these come along).
+LAB_EXTRA_CSS = """
+* { -webkit-print-color-adjust: exact; }
+a.anchor-link { display: none; }
+.jp-InputArea, .jp-InputArea-editor { overflow: hidden; }
+.cm-editor.cm-s-jupyter .highlight pre {
+  padding: var(--jp-code-padding) 4px; margin: 0; font-family: inherit;
+  font-size: inherit; line-height: inherit; color: inherit;
+}
+.jp-OutputArea-output pre { line-height: inherit; font-family: inherit; }
+.jp-RenderedText pre {
+  color: var(--jp-content-font-color1); font-size: var(--jp-code-font-size);
+}
+.jp-Collapser { display: none; }
+@page { margin: 0.5in; }
+@media print { .jp-Cell-inputWrapper, .jp-Cell-outputWrapper { display: block; } }
+"""
+
 SITE_CSS = """
 body { max-width: 1100px; margin: 0 auto; padding: 0 16px 40px; }
 .bn-nav { display: flex; gap: 18px; padding: 10px 0; font-family: sans-serif; }
@@ -110,6 +129,9 @@ def _execute(path: str, timeout: int) -> tuple[dict, float]:
         nb,
         timeout=timeout,
         kernel_name="python3",
+        # the kernel's own start-up warnings (e.g. about its loopback TCP
+        # transport) are not the notebook's: cells' stderr is still recorded
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
         # widget state is recorded (nbclient's Output-widget capture needs it)
         # and dropped again by staticize(): the pages load no widget manager
         resources={"metadata": {"path": str(Path(path).parent)}},
@@ -361,10 +383,9 @@ def lab_css() -> str:
     for base in jupyter_path("nbconvert", "templates", "lab", "static"):
         index, light = Path(base) / "index.css", Path(base) / "theme-light.css"
         if index.is_file() and light.is_file():
-            return (
-                index.read_text(encoding="utf-8")
-                + "\n"
-                + light.read_text(encoding="utf-8")
+            parts = [index, light]
+            return "\n".join(
+                [*(p.read_text(encoding="utf-8") for p in parts), LAB_EXTRA_CSS]
             )
     raise SiteError("nbconvert's lab template (static/index.css) was not found")
 
