@@ -114,6 +114,135 @@ def test_numerical_gradient_bad_input():
         numerical_gradient(lambda v: v**2, np.ones(3))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_numerical_gradient_refuses_low_precision_x(dtype):
+    """float16 used to give all-zero gradients (h below its spacing), which
+    grad_check then blamed on the analytic formula."""
+    x = np.linspace(0.5, 2.0, 4).astype(dtype)
+    with pytest.raises(ValueError, match=f"{np.dtype(dtype).name}.*float64"):
+        numerical_gradient(lambda v: np.sum(v**2), x)
+    with pytest.raises(ValueError, match=np.dtype(dtype).name):
+        grad_check(lambda v: np.sum(v**2), x, 2 * x, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("f", "grad"),
+    [
+        (lambda v: np.sum(v**3), lambda x: 3 * x**2),
+        (lambda v: np.sum(v**2), lambda x: 2 * x),
+        (lambda v: np.sum(np.log(v)), lambda x: 1 / x),
+        (lambda v: np.sum(np.sqrt(v)), lambda x: 0.5 / np.sqrt(x)),
+    ],
+    ids=["cube", "square", "log", "sqrt"],
+)
+@pytest.mark.parametrize("size", [1e4, 1e8, 1e12])
+def test_right_gradients_pass_at_large_x(f, grad, size):
+    """h is scaled to the magnitude of x where the round-off of f at h = 1e-5
+    would swamp the difference: no false 'your analytic gradient is wrong'."""
+    x = size * np.linspace(1.0, 2.0, 5)
+    result = grad_check(f, x.copy(), grad(x), verbose=False)
+    assert result.passed, result
+    assert rel_error(numerical_gradient(f, x.copy()), grad(x)) < 1e-8
+
+
+def test_numerical_gradient_keeps_h_where_x_is_large_but_f_varies_fast():
+    """A function whose scale of variation is 1 at x ~ 1e3 (like Batch Norm of
+    inputs with a large mean): the relative step h * |x| would be too coarse."""
+    x = 1e3 + np.linspace(0.0, 2.0, 6)
+    df = np.linspace(-1.0, 1.0, 6)
+    numeric = numerical_gradient(lambda v: np.sin(v - 1e3), x, df=df)
+    assert rel_error(numeric, np.cos(x - 1e3) * df) < 1e-8
+    # Batch Norm itself, on a batch with a mean of 1e3 (the checker's own case).
+    rng = np.random.default_rng(4)
+    Z = 1e3 + rng.standard_normal((3, 5))
+    gamma, beta = np.ones((3, 1)), np.zeros((3, 1))
+    dZt = rng.standard_normal((3, 5))
+    _, cache = solutions.batchnorm_forward(Z, gamma, beta)
+    dZ = solutions.batchnorm_backward(dZt, cache)[0]
+    assert grad_check(
+        lambda z: solutions.batchnorm_forward(z, gamma, beta)[0],
+        Z.copy(),
+        dZ,
+        df=dZt,
+        verbose=False,
+    ).passed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tol": -1}, "tol must lie between 0 and 1"),
+        ({"tol": 0}, "tol must lie between 0 and 1"),
+        ({"tol": 1.5}, "tol must lie between 0 and 1"),
+        ({"tol": float("nan")}, "tol must be finite"),
+        ({"tol": True}, "tol must be a number.*bool"),
+        ({"tol": "1e-7"}, "tol must be a number.*str"),
+        ({"tol": None}, "tol must be a number"),
+        ({"h": 0}, "h must be a small positive step"),
+        ({"h": -1e-5}, "h must be a small positive step"),
+        ({"h": float("inf")}, "h must be finite"),
+        ({"h": True}, "h must be a number.*bool"),
+        ({"h": "1e-5"}, "h must be a number.*str"),
+        ({"name": 3}, "name must be a string"),
+        ({"verbose": "yes"}, "verbose must be True or False"),
+        ({"df": np.ones(3) * 1j}, "df has complex numbers"),
+        ({"df": np.ones(4)}, "df has shape"),
+        ({"df": np.array([1.0, np.nan, 1.0])}, "df contains NaN"),
+    ],
+)
+def test_grad_check_refuses_bad_arguments(kwargs, match):
+    x = np.array([0.5, 1.0, 2.0])
+    f = np.sum if "df" not in kwargs else np.sin
+    with pytest.raises(ValueError, match=match):
+        grad_check(f, x, np.ones(3), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (np.array([1.0, np.nan]), "NaN or inf"),
+        (np.array([1.0, np.inf]), "NaN or inf"),
+        (np.ma.masked_array([1.0, 2.0]), "plain numpy array"),
+        ([1.0, 2.0], "floating-point numpy array"),
+        (np.array([1, 2]), "floating-point numpy array"),
+        (np.array([1.0, 2.0]) + 0j, "floating-point numpy array"),
+    ],
+    ids=["nan", "inf", "masked", "list", "int", "complex"],
+)
+def test_numerical_gradient_refuses_x_it_cannot_nudge(x, match):
+    with pytest.raises(ValueError, match=match):
+        numerical_gradient(np.sum, x)
+
+
+def test_numerical_gradient_refuses_what_f_returns_when_it_is_not_float64():
+    x = np.array([0.5, 1.0])
+    with pytest.raises(ValueError, match="f returned float32"):
+        numerical_gradient(lambda v: np.sum(v).astype(np.float32), x)
+    with pytest.raises(ValueError, match="string"):
+        numerical_gradient(lambda v: str(np.sum(v)), x)
+    with pytest.raises(ValueError, match="complex"):
+        numerical_gradient(lambda v: np.sum(v) + 1j, x)
+    with pytest.raises(ValueError, match="f must be a function"):
+        numerical_gradient(3.0, x)
+    assert np.array_equal(x, [0.5, 1.0])
+
+
+def test_grad_check_names_what_is_wrong_with_the_analytic_gradient():
+    x = np.array([0.5, 1.0, 2.0])
+
+    def check(analytic, f=np.sum):
+        return grad_check(f, x.copy(), analytic, verbose=False)
+
+    assert check(np.ones(3) * (1 + 1e-3j)).mistake == "wrong_type"
+    assert "complex" in check(np.ones(3) * (1 + 1e-3j)).message
+    assert check(np.ones(3, dtype=np.float32)).mistake == "low_precision"
+    assert check(np.ma.masked_array(np.ones(3))).mistake == "wrong_type"
+    assert check(np.array([1.0, np.nan, 1.0])).mistake == "nan"
+    assert check("1, 1, 1").mistake == "wrong_type"
+    result = check(np.ones(3), f=lambda v: np.sum(np.where(v > 1.5, v, np.nan)))
+    assert result.mistake == "numerical_not_finite" and "f gives NaN" in result.message
+
+
 def test_grad_check_accepts_right_and_rejects_wrong(capsys):
     rng = np.random.default_rng(2)
     x = rng.standard_normal(6)
