@@ -367,3 +367,32 @@ def test_backward_more_mistakes(fn, tag, keywords):
     result = quiet(check_batchnorm_backward, fn)
     assert_rejected(result, tag, *keywords)
     assert result.hint
+
+
+def bwd_inv_std_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ * cache.inv_std, dgamma, dbeta
+
+
+def bwd_gamma_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ * cache.gamma, dgamma, dbeta
+
+
+def bwd_divides_by_m_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ / dZ_tilde.shape[1], dgamma, dbeta
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag"),
+    [
+        (bwd_inv_std_twice, "inv_std_twice"),
+        (bwd_gamma_twice, "gamma_twice"),
+        (bwd_divides_by_m_twice, "extra_1_over_m"),
+    ],
+)
+def test_backward_adversarial_mistakes(fn, tag):
+    """Found by an adversarial pass (issue 9): named since."""
+    result = quiet(check_batchnorm_backward, fn)
+    assert result.mistake == tag and result.hint, result

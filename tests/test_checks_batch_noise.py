@@ -209,3 +209,26 @@ def _solution_as(convert):
 def test_numbers_of_the_wrong_kind_and_tuned_answers(fn, tag, words):
     r = _silent(mb.check_batch_mean_std, fn)
     assert not r.passed and r.mistake == tag and words in r.message, r
+
+
+def test_each_case_is_compared_on_its_own_scale():
+    """The answers span 1e-4 to 1e7: a relative error over all cases at once
+    would let an answer wrong only for a small sigma pass."""
+
+    def wrong_for_small_sigma(sigma, m):
+        right = batch_noise_solution(sigma, m)
+        return right if sigma > 1e-2 or np.ndim(m) else 0.0
+
+    r = _silent(mb.check_batch_var_std, wrong_for_small_sigma)
+    assert r.mistake == "wrong_value" and "sigma = 0.002" in r.message, r
+
+
+def test_a_near_miss_is_printed_with_enough_digits():
+    r = _silent(mb.check_batch_mean_std, lambda s, m: s / np.sqrt(m) * (1 + 1e-7))
+    assert r.mistake == "wrong_value"
+    got, expected = r.message.split("you return ")[1].split(", expected ")
+    assert got != expected.split(" (")[0]  # not "2.12132, expected 2.12132"
+
+
+def batch_noise_solution(sigma, m):
+    return sigma**2 * np.sqrt(2 * (m - 1)) / m

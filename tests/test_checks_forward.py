@@ -308,3 +308,22 @@ def test_forward_issue_mistakes(fn, tag, keywords):
 def test_forward_z_norm_first_is_told_it_returned_z_norm():
     hint = quiet(check_batchnorm_forward, fwd_returns_z_norm_first).hint
     assert "You returned (Z_norm, Z_tilde)" in hint
+
+
+def fwd_no_axis(Z, gamma, beta, eps=1e-5):
+    return gamma * (Z - Z.mean()) / np.sqrt(Z.var() + eps) + beta, None
+
+
+def fwd_median(Z, gamma, beta, eps=1e-5):
+    mu = np.median(Z, axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(Z.var(axis=1, keepdims=True) + eps) + beta, None
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [(fwd_no_axis, "no_axis", "no axis"), (fwd_median, "median", "median")],
+)
+def test_forward_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9); the median equals the mean at
+    m = 2, so this one looked 'right for some inputs' before it was named."""
+    assert_rejected(quiet(check_batchnorm_forward, fn), tag, word)

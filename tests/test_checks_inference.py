@@ -143,3 +143,31 @@ def inf_eps_1e3(Z, gamma, beta, running_mean, running_var, eps=1e-5):
 def test_inference_hard_coded_eps_is_named_with_its_value(fn, value):
     result = quiet(check_batchnorm_inference, fn)
     assert_rejected(result, "eps_hardcoded", f"eps = {value} instead of the argument")
+
+
+def inf_batch_var(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    var = Z.var(axis=1, keepdims=True)
+    return gamma * (Z - running_mean) / np.sqrt(var + eps) + beta
+
+
+def inf_batch_mean(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(running_var + eps) + beta
+
+
+def inf_layer_norm(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu, var = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [
+        (inf_batch_var, "batch_var", "batch's own variance"),
+        (inf_batch_mean, "batch_mean", "batch's own mean"),
+        (inf_layer_norm, "wrong_axis", "Layer Norm"),
+    ],
+)
+def test_inference_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9): named since."""
+    assert_rejected(quiet(check_batchnorm_inference, fn), tag, word)

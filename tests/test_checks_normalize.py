@@ -15,7 +15,6 @@ from bnutils import solutions
 from bnutils.checks import (
     check_normalize_inputs,
     normalize,
-    rel_error,
 )
 
 
@@ -164,24 +163,16 @@ def test_normalize_axis0_train_stats_points_at_the_axis():
 
 
 def test_normalize_variants_are_distinct():
-    tables: list[dict[str, list[np.ndarray]]] = [{}, {}]
+    """The pair (X_train_norm, X_test_norm) of every named mistake differs from
+    the answer and from every other mistake's (one of the two outputs may
+    agree: e.g. the test set's own statistics for X_test_norm)."""
+    table: dict[str, list[np.ndarray]] = {}
     for X_train, X_test in normalize._normalize_cases():
         ref, variants = normalize._normalize_variants(X_train, X_test)
-        for j, table in enumerate(tables):
-            table.setdefault("right", []).append(ref[j])
-            for key, pair in variants.items():
-                table.setdefault(key, []).append(pair[j])
-    for table in tables:
-        # Some variants only change one of the two outputs: compare those where
-        # the variant differs from the right answer at all.
-        right = table["right"]
-        table = {
-            k: v
-            for k, v in table.items()
-            if k == "right"
-            or max(rel_error(a, b) for a, b in zip(v, right, strict=True)) > 0
-        }
-        assert_all_distinct(table)
+        table.setdefault("right", []).extend(ref)
+        for key, pair in variants.items():
+            table.setdefault(key, []).extend(pair)
+    assert_all_distinct(table)
 
 
 def test_checker_leaves_its_shared_inputs_alone():
@@ -227,3 +218,47 @@ def test_normalize_rejects_answers_tuned_to_one_shape():
     result = quiet(check_normalize_inputs, norm_hard_coded_m)
     assert_rejected(result, "right_for_some_inputs", "right for some test inputs")
     assert "hard-codes a number" in result.hint
+
+
+def norm_min_max(X_train, X_test):
+    lo, hi = X_train.min(axis=1, keepdims=True), X_train.max(axis=1, keepdims=True)
+    return (X_train - lo) / (hi - lo), (X_test - lo) / (hi - lo)
+
+
+def norm_median(X_train, X_test):
+    mu = np.median(X_train, axis=1, keepdims=True)
+    sd = X_train.std(axis=1, keepdims=True)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_global_std(X_train, X_test):
+    mu = X_train.mean(axis=1, keepdims=True)
+    return (X_train - mu) / X_train.std(), (X_test - mu) / X_train.std()
+
+
+def norm_no_axis(X_train, X_test):
+    return (X_train - X_train.mean()) / X_train.std(), (
+        X_test - X_train.mean()
+    ) / X_train.std()
+
+
+def norm_test_stats(X_train, X_test):
+    mu, sd = X_test.mean(axis=1, keepdims=True), X_test.std(axis=1, keepdims=True)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+# Found by an adversarial pass (issue 9): named since.
+ADVERSARIAL = [
+    (norm_min_max, "min_max", ["min-max"]),
+    (norm_median, "median", ["median"]),
+    (norm_global_std, "no_axis", ["no axis"]),
+    (norm_no_axis, "no_axis", ["no axis"]),
+    (norm_test_stats, "test_stats_for_both", ["TEST set"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"), ADVERSARIAL, ids=[f[0].__name__ for f in ADVERSARIAL]
+)
+def test_normalize_adversarial_mistakes(fn, tag, keywords):
+    assert_rejected(quiet(check_normalize_inputs, fn), tag, *keywords)

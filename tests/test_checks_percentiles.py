@@ -195,3 +195,9 @@ def test_an_index_error_does_not_get_the_axis_hint():
     r = _check(_wrong_n)
     assert "the examples are axis=1" not in r.hint
     assert "unit_inputs.shape[1]" in r.hint
+
+
+def test_records_in_reverse_order_are_named():
+    """Found by an adversarial pass (issue 9)."""
+    r = _check(lambda U: np.percentile(U, [15, 50, 85], axis=1).T[::-1])
+    assert r.mistake == "records_reversed", r

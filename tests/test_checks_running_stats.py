@@ -166,3 +166,43 @@ def test_running_integer_division_is_named():
 def test_running_bessel_factor_on_the_mean_is_named():
     result = quiet(check_update_running_stats, run_bessel_on_mean)
     assert_rejected(result, "bessel_on_mean", "mean got the factor")
+
+
+def run_mu_in_var(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    return new_mean, ema_beta * running_var + (1 - ema_beta) * mu_B * m / (m - 1)
+
+
+def run_var_not_updated(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    return ema_beta * running_mean + (1 - ema_beta) * mu_B, running_var
+
+
+def run_bias_corrected(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean, new_var = solutions.update_running_stats(
+        running_mean, running_var, mu_B, var_B, m, ema_beta
+    )
+    return new_mean / (1 - ema_beta), new_var / (1 - ema_beta)
+
+
+def run_no_average(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    return mu_B, var_B * m / (m - 1)
+
+
+def run_inverted_integer_division(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    return new_mean, ema_beta * running_var + (1 - ema_beta) * var_B * ((m - 1) // m)
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [
+        (run_mu_in_var, "mean_in_var", "mu_B"),
+        (run_var_not_updated, "var_not_updated", "not updated"),
+        (run_bias_corrected, "bias_corrected", "bias-corrected"),
+        (run_no_average, "no_ema", "no running average"),
+        (run_inverted_integer_division, "integer_division", "(m - 1) // m"),
+    ],
+)
+def test_running_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9): named since."""
+    assert_rejected(quiet(check_update_running_stats, fn), tag, word)

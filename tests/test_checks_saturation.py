@@ -131,12 +131,23 @@ def test_checker_refuses_a_non_function():
 
 
 def test_checker_cases_have_distinct_mistake_values():
-    for case in saturation._saturation_cases():
-        variants = saturation._variants(case)
-        values = [case["want"]] + [v for _, v, _, _ in variants]
-        assert len(set(np.round(values, 12))) == len(values), case["activation"]
-        # each activation's mistakes all show up (none equals the answer here)
-        assert len(variants) == {"tanh": 4, "sigmoid": 5, "relu": 5}[case["activation"]]
+    """Over the cases of each activation, every named mistake gives different
+    shares than the answer and than every other mistake."""
+    cases = saturation._saturation_cases()
+    for act in ("tanh", "sigmoid", "relu"):
+        mine = [c for c in cases if c["activation"] == act]
+        table = {"answer": [c["want"] for c in mine]}
+        for c in mine:
+            for tag, value, message, _ in saturation._variants(c):
+                table.setdefault((tag, message), []).append(value)
+        vectors = list(table.items())
+        for i, (a, va) in enumerate(vectors):
+            for b, vb in vectors[i + 1 :]:
+                assert max(abs(x - y) for x, y in zip(va, vb, strict=True)) > 1e-3, (
+                    act,
+                    a,
+                    b,
+                )
 
 
 def test_checker_cases_answers_are_the_constructed_ones():
@@ -238,3 +249,42 @@ def test_margin_is_the_training_loops():
     from bnutils.train import SATURATION_MARGIN
 
     assert saturation._MARGIN == SATURATION_MARGIN
+
+
+@pytest.mark.parametrize(
+    ("rules", "tag"),
+    [
+        ({"relu": lambda A: np.mean(np.std(A, axis=1) == 0)}, "relu_constant"),
+        ({"relu": lambda A: np.mean(np.any(A <= 0, axis=1))}, "relu_any"),
+        ({"relu": lambda A: np.mean(A.min(axis=1) <= 0)}, "relu_any"),
+        ({"relu": lambda A: np.mean(np.all(A < 0, axis=1))}, "relu_strict"),
+        (
+            {"relu": lambda A: np.sum(np.all(A <= 0, axis=1)) / A.size},
+            "relu_over_entries",
+        ),
+        ({"sigmoid": lambda A: np.mean((A < 0.03) & (A > 0.97))}, "and_not_or"),
+        ({"tanh": lambda A: np.mean(np.tanh(A) > 0.97)}, "activation_applied_again"),
+        ({"tanh": lambda A: np.mean(A < -0.97)}, "no_abs"),
+    ],
+    ids=[
+        "std_zero",
+        "any",
+        "min_le_0",
+        "strict",
+        "over_entries",
+        "and",
+        "tanh_again",
+        "negative_tail",
+    ],
+)
+def test_adversarial_mistakes_are_named(rules, tag):
+    """Found by an adversarial pass (issue 9); the first (a unit whose output
+    does not vary counted as dead) passed until a case had a constant, alive
+    unit."""
+
+    def fn(A, act):
+        rule = rules.get(act)
+        return demo.saturation_share(A, act) if rule is None else float(rule(A))
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == tag and result.hint, result

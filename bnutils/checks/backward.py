@@ -164,6 +164,9 @@ def _backward_variants(dZt, Z, gamma, eps):
             "dvar_term_m": _staged(dZn, Zc, inv_std, m, dvar_m=1),
             "dmu_term_m": _staged(dZn, Zc, inv_std, m, dmu_m=1),
             "used_Z_not_centered": _staged(dZn, Zc, inv_std, m, Zc_var=Z),
+            "extra_1_over_m": full(dZn) / m,
+            "gamma_twice": full(dZn) * gamma,
+            "inv_std_twice": full(dZn) * inv_std,
         }
         for key, value in [("eps_ignored", 0.0)] + [
             (_eps_key(v), v) for v in HARDCODED_EPS
@@ -262,6 +265,20 @@ _DZ_MISTAKES = {
         "the var path of dZ uses Z where Z_centered = Z - mu belongs",
         "var = mean((Z - mu)**2): dvar = sum(dZ_norm * cache.Z_centered) * (-0.5) "
         "* inv_std**3 and its term in dZ is dvar * 2 * cache.Z_centered / m.",
+    ),
+    "extra_1_over_m": (
+        "dZ is m times too small: a 1/m too many",
+        "dZ = inv_std / m * (m * dZ_norm - sum(dZ_norm) - Z_norm * sum(dZ_norm * "
+        "Z_norm)): one 1/m in front (or means instead of sums, not both).",
+    ),
+    "gamma_twice": (
+        "dZ has gamma twice: dZ_norm = dZ_tilde * gamma already carries it",
+        "Multiply by cache.gamma once, in dZ_norm = dZ_tilde * cache.gamma.",
+    ),
+    "inv_std_twice": (
+        "dZ has inv_std twice (a factor 1 / sqrt(var + eps) too many)",
+        "dZ = inv_std / m * (m * dZ_norm - sum(dZ_norm) - Z_norm * sum(dZ_norm * "
+        "Z_norm)): one inv_std in front (Z_norm already contains one).",
     ),
     "eps_ignored": (
         "dZ leaves eps out: you recomputed 1 / sqrt(var) without cache.eps",

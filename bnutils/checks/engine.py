@@ -842,10 +842,11 @@ def diagnose(
                 "right_for_some_inputs",
                 f"{label} is right for some test inputs but not for others "
                 f"(wrong for: {wrong})",
-                "An answer that is right for one shape or one eps and wrong for "
-                "another usually hard-codes a number: use the shapes of the "
-                "arrays you are given (m = Z.shape[1]) and the function's "
-                f"arguments, not numbers from the notebook's example.{note}",
+                "An answer right for some inputs and wrong for others often "
+                "hard-codes a number (m, n_l or eps: use the shapes of the arrays "
+                "you are given and the function's arguments), or computes "
+                "something that only agrees with the formula on some inputs. Run "
+                f"it on an input like the one listed and compare step by step.{note}",
             )
         ]
     return [

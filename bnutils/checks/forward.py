@@ -127,6 +127,11 @@ def _forward_variants(Z, gamma, beta, eps) -> dict[str, np.ndarray]:
             "no_centering": gamma * Z / np.sqrt(var + eps) + beta,
             "var_not_centered": gamma * Zc / np.sqrt(raw_var + eps) + beta,
             "sqrt_of_std": gamma * Zc / np.sqrt(np.sqrt(var) + eps) + beta,
+            "no_axis": gamma * (Z - Z.mean()) / np.sqrt(Z.var() + eps) + beta,
+            "median": gamma
+            * (Z - np.median(Z, axis=1, keepdims=True))
+            / np.sqrt(var + eps)
+            + beta,
         }
         for value in HARDCODED_EPS:
             out[_eps_key(value)] = gamma * Zc / np.sqrt(var + value) + beta
@@ -189,6 +194,16 @@ _FORWARD_MISTAKES = {
         "your variance is mean(Z**2): the mean was not subtracted inside it",
         "The variance is the mean of the SQUARED DEVIATIONS, mean((Z - mu)**2) "
         "(np.var); mean(Z**2) is only the same when mu = 0.",
+    ),
+    "no_axis": (
+        "statistics over the whole batch (no axis): every unit needs its own mean "
+        "and variance",
+        "Each unit is normalized over its m examples: Z.mean(axis=1, keepdims=True) "
+        "and Z.var(axis=1, keepdims=True), shape (n_l, 1).",
+    ),
+    "median": (
+        "you centered with the median instead of the mean",
+        "Batch Norm subtracts the mean: Z.mean(axis=1, keepdims=True).",
     ),
     "sqrt_of_std": (
         "you took the square root of the standard deviation",

@@ -111,6 +111,18 @@ def _inference_variants(c) -> list[tuple[str, np.ndarray]]:
             ("gamma_beta_swapped", b * Z_norm + g),
             ("no_gamma_beta", Z_norm),
             ("no_centering", g * Z / np.sqrt(rv + eps) + b),
+            (
+                "batch_mean",
+                g * (Z - Z.mean(axis=1, keepdims=True)) / np.sqrt(rv + eps) + b,
+            ),
+            ("batch_var", g * Zc / np.sqrt(Z.var(axis=1, keepdims=True) + eps) + b),
+            (
+                "wrong_axis",
+                g
+                * (Z - Z.mean(axis=0, keepdims=True))
+                / np.sqrt(Z.var(axis=0, keepdims=True) + eps)
+                + b,
+            ),
         ] + [(_eps_key(v), g * Zc / np.sqrt(rv + v) + b) for v in HARDCODED_EPS]
 
 
@@ -149,6 +161,21 @@ _INFERENCE_MISTAKES = {
     "no_centering": (
         "you forgot to subtract running_mean",
         "Center with the running mean first: Z - running_mean.",
+    ),
+    "batch_mean": (
+        "you centered with the batch's own mean instead of running_mean",
+        "At test time both statistics are the running ones: Z - running_mean, "
+        "divided by np.sqrt(running_var + eps).",
+    ),
+    "batch_var": (
+        "you divided by the batch's own variance instead of running_var",
+        "At test time both statistics are the running ones: divide by "
+        "np.sqrt(running_var + eps).",
+    ),
+    "wrong_axis": (
+        "you normalized each example over its units (axis=0), as Layer Norm does",
+        "Batch Norm at test time uses the per-unit running statistics, shape "
+        "(n_l, 1): gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta.",
     ),
 }
 _INFERENCE_EPS = tuple(c["eps"] for c in _inference_cases())

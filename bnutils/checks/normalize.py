@@ -109,7 +109,24 @@ def _normalize_variants(X_train, X_test):
         "sample_std": ((X_train - mu) / sd1, (X_test - mu) / sd1),
         "test_not_normalized": (ref[0], X_test.copy()),
         "combined_stats": ((X_train - mu_all) / sd_all, (X_test - mu_all) / sd_all),
+        "test_stats_for_both": ((X_train - mu_te) / sd_te, (X_test - mu_te) / sd_te),
+        "min_max": (
+            (X_train - X_train.min(axis=1, keepdims=True))
+            / np.ptp(X_train, axis=1)[:, None],
+            (X_test - X_train.min(axis=1, keepdims=True))
+            / np.ptp(X_train, axis=1)[:, None],
+        ),
+        "median": (
+            (X_train - np.median(X_train, axis=1, keepdims=True)) / sd,
+            (X_test - np.median(X_train, axis=1, keepdims=True)) / sd,
+        ),
     }
+    for key, (m, s) in {
+        "no_axis": (X_train.mean(), X_train.std()),
+        "no_axis_mean": (X_train.mean(), sd),
+        "no_axis_std": (mu, X_train.std()),
+    }.items():
+        variants[key] = ((X_train - m) / s, (X_test - m) / s)
     return ref, variants
 
 
@@ -155,7 +172,30 @@ _NORMALIZE_MISTAKES = {
         "Use the training set alone: the test set must not influence anything the "
         "model uses, its statistics included.",
     ),
+    "test_stats_for_both": (
+        "you normalized both sets with the TEST set's mean and standard deviation",
+        "mu and sigma come from the training set: X_train.mean(axis=1, "
+        "keepdims=True) and X_train.std(axis=1, keepdims=True).",
+    ),
+    "min_max": (
+        "you scaled with the minimum and maximum (min-max scaling to [0, 1])",
+        "The course standardizes instead: subtract the mean and divide by the "
+        "standard deviation, (X - mu) / sigma, so each feature has mean 0 and "
+        "variance 1.",
+    ),
+    "median": (
+        "you centered with the median instead of the mean",
+        "Subtract the mean: X_train.mean(axis=1, keepdims=True).",
+    ),
+    "no_axis": (
+        "statistics over the whole array (no axis): every feature needs its own "
+        "mean and standard deviation",
+        "Take them over the examples of each feature: .mean(axis=1, keepdims=True) "
+        "and .std(axis=1, keepdims=True), shape (n_x, 1).",
+    ),
 }
+_NORMALIZE_MISTAKES["no_axis_mean"] = _NORMALIZE_MISTAKES["no_axis"]
+_NORMALIZE_MISTAKES["no_axis_std"] = _NORMALIZE_MISTAKES["no_axis"]
 
 
 def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult:
@@ -232,8 +272,13 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
             part_issues = []
             for j, label in enumerate(names):
                 part_variants = [
-                    Variant(tag, msg, hint, [table[tag][j] for table in tables])
-                    for tag, (msg, hint) in _NORMALIZE_MISTAKES.items()
+                    Variant(
+                        "no_axis" if key.startswith("no_axis") else key,
+                        msg,
+                        hint,
+                        [table[key][j] for table in tables],
+                    )
+                    for key, (msg, hint) in _NORMALIZE_MISTAKES.items()
                 ]
                 part_issues.append(
                     diagnose(

@@ -109,6 +109,12 @@ def _named(U: np.ndarray, ref: np.ndarray) -> list[tuple[str, np.ndarray, str, s
             "the columns are in reverse order (85th, 50th, 15th)",
             "Order the columns 15th, 50th, 85th: lowest first.",
         ),
+        (
+            "records_reversed",
+            ref[::-1],
+            "the records (rows) are in reverse order: the last step comes first",
+            "Keep the rows in the order of unit_inputs: row k is record k.",
+        ),
     ]
     for ddof in (0, 1):
         std = U.std(axis=1, ddof=ddof, keepdims=True)
@@ -371,10 +377,12 @@ def _value_verdict(runs) -> CheckResult:
                     "right_for_some_inputs",
                     f"right for some test inputs but not for others (wrong for: "
                     f"{wrong})",
-                    "An answer right for one shape and wrong for another usually "
-                    "hard-codes a number: use n = unit_inputs.shape[1], the number "
-                    "of probe examples, or np.percentile(unit_inputs, [15, 50, "
-                    "85], axis=1).T.",
+                    "An answer right for some inputs and wrong for others often "
+                    "hard-codes a number (use n = unit_inputs.shape[1], the number "
+                    "of probe examples), or transforms the values (abs, rounding, "
+                    "clipping) in a way that only some inputs don't notice. "
+                    "Compare with np.percentile(unit_inputs, [15, 50, 85], "
+                    "axis=1).T on the inputs listed.",
                 )
             ],
             diff,

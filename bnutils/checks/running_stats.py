@@ -94,12 +94,19 @@ def _running_variants(c):
         "ema_beta_fixed": 0.9 * rm + 0.1 * mu,
         "no_one_minus_beta": b * rm + mu,
         "bessel_on_mean": b * rm + (1 - b) * mu * m / (m - 1),
+        "no_ema": mu.copy(),
+        "bias_corrected": ref[0] / (1 - b),
     }
     var_variants = {
         "ema_flipped": (1 - b) * rv + b * unbiased,
         "biased_var": b * rv + (1 - b) * var,
         "bessel_inverted": b * rv + (1 - b) * var * (m - 1) / m,
         "integer_division": b * rv + (1 - b) * var * (m // (m - 1)),
+        "integer_division_inverted": b * rv + (1 - b) * var * ((m - 1) // m),
+        "no_ema": unbiased,
+        "var_not_updated": rv.copy(),
+        "mean_in_var": b * rv + (1 - b) * mu * m / (m - 1),
+        "bias_corrected": ref[1] / (1 - b),
         "flipped_and_biased": (1 - b) * rv + b * var,
         "ema_beta_fixed": 0.9 * rv + 0.1 * unbiased,
         "no_one_minus_beta": b * rv + unbiased,
@@ -136,10 +143,34 @@ _RUNNING_MISTAKES = {
         "The unbiased variance is larger than the biased one: m / (m - 1) * var_B.",
     ),
     "integer_division": (
-        "m // (m - 1) is integer division: it is 1 for every m > 2, so the factor "
-        "m / (m - 1) is lost",
+        "m // (m - 1) is integer division: it is 1 for every m > 2 (and "
+        "(m - 1) // m is 0), so the factor m / (m - 1) is lost",
         "Write m / (m - 1) with a single slash: // rounds down to a whole number "
         "(8 // 7 == 1), / divides (8 / 7 == 1.1428...).",
+    ),
+    "no_ema": (
+        "you returned the batch statistics themselves: no running average",
+        "Mix the old value in: running = ema_beta * running + (1 - ema_beta) * "
+        "batch_stat.",
+    ),
+    "var_not_updated": (
+        "new_var is running_var unchanged: the variance is not updated",
+        "new_var = ema_beta * running_var + (1 - ema_beta) * m / (m - 1) * var_B.",
+    ),
+    "mean_in_var": (
+        "new_var averages in mu_B, the batch MEAN, instead of var_B",
+        "new_var = ema_beta * running_var + (1 - ema_beta) * m / (m - 1) * var_B.",
+    ),
+    "bias_corrected": (
+        "you divided by (1 - ema_beta): the running statistics are not bias-corrected",
+        "Bias correction (Adam's v / (1 - beta^t)) would divide by 1 - ema_beta**t, "
+        "and the course's running averages don't use it: return ema_beta * "
+        "running + (1 - ema_beta) * batch_stat.",
+    ),
+    "integer_division_inverted": (
+        "(m - 1) // m is integer division: it is 0, so var_B is lost (and the "
+        "factor is upside down too)",
+        "Write m / (m - 1) with a single slash: // rounds down to a whole number.",
     ),
     "bessel_on_mean": (
         "the mean got the factor m / (m - 1) too",
@@ -209,8 +240,12 @@ def check_update_running_stats(fn: Callable, *, verbose: bool = True) -> CheckRe
         else:
             for j, (label, table) in enumerate(((names[0], mean_v), (names[1], var_v))):
                 variants = [
-                    Variant(tag, *_RUNNING_MISTAKES[tag], arrays)
-                    for tag, arrays in table.items()
+                    Variant(
+                        "integer_division" if key.startswith("integer_div") else key,
+                        *_RUNNING_MISTAKES[key],
+                        arrays,
+                    )
+                    for key, arrays in table.items()
                 ]
                 issues += diagnose(
                     label, [o[j] for o in outs], [r[j] for r in refs], variants, descs

@@ -73,7 +73,8 @@ def _saturation_cases() -> list[dict]:
     cases.append(_case("relu", A, 2 / 6))
 
     # relu, m = 2: units 1 and 5 dead; units 0, 3 and 6 alive with small
-    # outputs; units 2 and 4 at a large scale.
+    # outputs; units 2 and 4 at a large scale; unit 7 alive with the same
+    # output for both examples (its spread is 0, it is not dead).
     A = np.array(
         [
             [0.0, 1e-3],
@@ -83,9 +84,10 @@ def _saturation_cases() -> list[dict]:
             [3.5, 250.0],
             [0.0, 0.0],
             [0.05, 0.004],
+            [0.4, 0.4],
         ]
     )
-    cases.append(_case("relu", A, 2 / 7))
+    cases.append(_case("relu", A, 2 / 8))
 
     # tanh, 4 x 9: 3 above 0.97 (one just above), 2 below -0.97; three values
     # just inside the edges.
@@ -133,6 +135,19 @@ def _variants(case: dict) -> list[tuple[str, float, str, str]]:
                 "tanh saturates on both sides: count |a| > 0.97 with np.abs(A).",
             ),
             (
+                "no_abs",
+                float(np.mean(A < -(1 - _MARGIN))),
+                "only the negative tail was counted (a < -0.97)",
+                "tanh saturates on both sides: count |a| > 0.97 with np.abs(A).",
+            ),
+            (
+                "activation_applied_again",
+                float(np.mean(np.abs(np.tanh(A)) > 1 - _MARGIN)),
+                "nothing counted: did you apply tanh to A again?",
+                "A already holds the layer's activations (the outputs of tanh): "
+                "compare A itself, np.abs(A) > 0.97.",
+            ),
+            (
                 "unsaturated_share",
                 1 - want,
                 "this is the share of units that are NOT saturated",
@@ -154,6 +169,12 @@ def _variants(case: dict) -> list[tuple[str, float, str, str]]:
                 float(np.mean(A < _MARGIN)),
                 "only outputs near 0 were counted (a < 0.03)",
                 "The sigmoid is flat near 1 too: count a < 0.03 or a > 0.97.",
+            ),
+            (
+                "and_not_or",
+                float(np.mean((A < _MARGIN) & (A > 1 - _MARGIN))),
+                "nothing counted: no value is both below 0.03 AND above 0.97",
+                "Combine the two tails with | (or): (A < 0.03) | (A > 0.97).",
             ),
             (
                 "unsaturated_share",
@@ -186,6 +207,37 @@ def _variants(case: dict) -> list[tuple[str, float, str, str]]:
                 "this is the share of units that are alive, not dead",
                 "Count the units that are 0 for every example.",
             ),
+            (
+                "relu_any",
+                float(np.mean(np.any(A <= 0, axis=1))),
+                "you counted units that are 0 for SOME example; a dead unit is 0 "
+                "for EVERY example",
+                "Use np.all(A <= 0, axis=1), not np.any: a unit that is 0 for a "
+                "few examples still learns from the others.",
+            ),
+            (
+                "relu_strict",
+                float(np.mean(np.all(A < 0, axis=1))),
+                "nothing counted: ReLU outputs are never below 0, a dead unit "
+                "outputs exactly 0",
+                "Compare with <= 0 (or == 0): np.all(A <= 0, axis=1).",
+            ),
+            (
+                "relu_over_entries",
+                float(np.sum(np.all(A <= 0, axis=1)) / A.size),
+                "you divided the number of dead units by the number of entries "
+                "(n_l * m), not of units",
+                "The share of dead units is (number of dead units) / n_l, i.e. "
+                "np.mean(np.all(A <= 0, axis=1)).",
+            ),
+            (
+                "relu_constant",
+                float(np.mean(np.std(A, axis=1) == 0)),
+                "you counted units whose output does not vary as dead; a unit is "
+                "dead only when its output is 0",
+                "A unit can be alive with the same positive output for every "
+                "example. Count np.all(A <= 0, axis=1).",
+            ),
         ]
     out += [
         (
@@ -202,77 +254,65 @@ def _variants(case: dict) -> list[tuple[str, float, str, str]]:
             "np.mean on the boolean array.",
         ),
     ]
-    return [v for v in out if not math.isclose(v[1], want, rel_tol=1e-12)]
+    return out
 
 
 def _matches(got: float, value: float) -> bool:
     return abs(got - value) <= _MATCH * max(1.0, abs(value))
 
 
-def _scores(case: dict) -> tuple[np.ndarray, str]:
-    """Per-value scores that a threshold is applied to, sorted, and how the
-    threshold is compared: tanh |a| (counted if > t), sigmoid min(a, 1 - a)
-    (counted if < t), relu the largest output of each unit (dead if <= t)."""
+#: Thresholds a learner may use in place of the right one: |a| > t for tanh,
+#: a margin t (a < t or a > 1 - t) for the sigmoid, a largest output <= t for a
+#: "dead" ReLU unit.
+_THRESHOLDS = {
+    "tanh": (0.9, 0.95, 0.96, 0.965, 0.975, 0.98, 0.99, 0.995, 0.999),
+    "sigmoid": (0.1, 0.05, 0.04, 0.035, 0.025, 0.02, 0.01, 0.005, 0.001),
+    "relu": (1e-8, 1e-6, 1e-4, 1e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
+}
+
+
+def _share_at(case: dict, t: float, strict: bool) -> float:
+    """The share the case's rule gives with threshold ``t``."""
     A, act = case["A"], case["activation"]
     if act == "tanh":
-        return np.sort(np.abs(A).ravel()), ">"
-    if act == "sigmoid":
-        return np.sort(np.minimum(A, 1 - A).ravel()), "<"
-    return np.sort(A.max(axis=1)), "<="
-
-
-def _threshold_interval(case: dict, got: float) -> tuple[float, float] | None:
-    """The thresholds t (an interval lo..hi) for which the rule of the case's
-    activation with t in place of the right one gives ``got``; None if none."""
-    s, _ = _scores(case)
-    n = s.size
-    k = got * n
-    if not (np.isfinite(k) and abs(k - round(k)) < 1e-6 and 0 <= round(k) <= n):
-        return None
-    k = round(k)
-    edges = np.concatenate([[-np.inf], s, [np.inf]])
-    if case["activation"] == "tanh":  # the k largest are > t
-        lo, hi = edges[n - k], edges[n - k + 1]
-    else:  # the k smallest are < t (sigmoid) or <= t (relu)
-        lo, hi = edges[k], edges[k + 1]
-    return (float(lo), float(hi)) if lo < hi else None
+        mask = np.abs(A) > t if strict else np.abs(A) >= t
+    elif act == "sigmoid":
+        mask = (A < t) | (A > 1 - t) if strict else (A <= t) | (A >= 1 - t)
+    else:
+        top = A.max(axis=1)
+        mask = top < t if strict else top <= t
+    return float(np.mean(mask))
 
 
 def _threshold_issue(failing: list[tuple[dict, float]]) -> Issue | None:
-    """A threshold other than the right one, consistent over the failing cases
-    of the first failing case's activation."""
+    """A threshold other than the course's that gives the learner's shares on
+    every failing case of the first failing case's activation."""
     act = failing[0][0]["activation"]
-    lo, hi = -np.inf, np.inf
-    for case, got in failing:
-        if case["activation"] != act:
-            continue
-        interval = _threshold_interval(case, got)
-        if interval is None:
-            return None
-        lo, hi = max(lo, interval[0]), min(hi, interval[1])
-    if not lo < hi:
-        return None
+    mine = [(case, got) for case, got in failing if case["activation"] == act]
+    for t in _THRESHOLDS[act]:
+        for strict in (True, False):
+            if all(_matches(got, _share_at(case, t, strict)) for case, got in mine):
+                return _threshold_message(act, t)
+    return None
+
+
+def _threshold_message(act: str, t: float) -> Issue:
     if act == "relu":
-        if lo < 0 or not np.isfinite(hi):
-            return None
         return Issue(
             "relu_small_alive",
-            "you counted units with small positive outputs as dead (a threshold "
-            f"between {lo:.2g} and {hi:.2g}); a dead ReLU unit outputs exactly 0 "
-            "for every example",
+            f"you counted units whose outputs are all below {t:g} as dead; a dead "
+            "ReLU unit outputs exactly 0 for every example",
             "A unit whose outputs are small but positive still passes a gradient: "
             "it is alive. Count the units with np.all(A <= 0, axis=1), with no "
             "tolerance.",
         )
-    right = 1 - _MARGIN if act == "tanh" else _MARGIN
-    if lo <= right < hi or not (np.isfinite(lo) and np.isfinite(hi)):
-        return None
-    rule = "|a| > t" if act == "tanh" else "a < t or a > 1 - t"
-    want = "|a| > 0.97" if act == "tanh" else "a < 0.03 or a > 0.97"
+    if act == "tanh":
+        used, want = f"|a| > {t:g}", "|a| > 0.97"
+    else:
+        used, want = f"a < {t:g} or a > {1 - t:g}", "a < 0.03 or a > 0.97"
     return Issue(
         "wrong_threshold",
-        f"your {act} threshold is off: you counted {rule} with t between "
-        f"{lo:.4g} and {hi:.4g}; saturated means {want}",
+        f"your {act} threshold is off: you counted {used}; saturated means {want}",
         f"Use the margin 0.03 of the course (bnutils.train.SATURATION_MARGIN): {want}.",
     )
 
