@@ -288,3 +288,16 @@ def test_adversarial_mistakes_are_named(rules, tag):
 
     result = demo.check_saturation_share(fn, verbose=False)
     assert result.mistake == tag and result.hint, result
+
+
+def test_a_squared_threshold_is_not_mistaken_for_one_tail():
+    """A**2 > 0.97 counts |a| > 0.985: wrong, and not 'only the positive tail'
+    (the cases used to make the two counts coincide)."""
+
+    def fn(A, act):
+        if act == "tanh":
+            return float(np.mean(A**2 > 0.97))
+        return demo.saturation_share(A, act)
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert not result.passed and result.mistake != "no_abs", result
