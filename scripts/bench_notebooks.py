@@ -79,15 +79,14 @@ def _shows_progress(cell) -> bool:
 
 def run_once(path: Path) -> dict:
     """Run one notebook from a fresh kernel; return its measurements."""
-    from nbclient import NotebookClient
+    from bnutils._nbclient import notebook_client
 
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_PROBE))
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=600,
         record_timing=True,
-        kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
     t0 = time.perf_counter()

@@ -121,14 +121,14 @@ class Page:
 def _execute(path: str, timeout: int) -> tuple[dict, float]:
     """Run one notebook top to bottom in a fresh kernel (in a worker process)."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from bnutils._nbclient import notebook_client
+
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=timeout,
-        kernel_name="python3",
         # the kernel's own start-up warnings (e.g. about its loopback TCP
         # transport) are not the notebook's: cells' stderr is still recorded
         extra_arguments=["--IPKernelApp.log_level=ERROR"],

@@ -119,14 +119,13 @@ def _kernel_seconds(cell, fallback: float) -> float:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runs_clean_and_twice(path):
-    from nbclient import NotebookClient
+    from bnutils._nbclient import notebook_client
 
     nb = _read(path)
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=CELL_TIMEOUT,
         record_timing=True,
-        kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
     problems, totals = [], []
