@@ -362,6 +362,9 @@ def test_panel_trains_on_click_and_caches(results, data):
     pair = panel.data["pair"]
     np.testing.assert_allclose(new.get_ydata(), pair.bn.train_loss.mean(axis=1))
     assert panel.bar.value == panel.bar.max
+    panel.click()  # the same setting again: from the cache, no duplicated artists
+    labels = [t.get_text() for t in panel.fig.axes[1].get_legend().get_texts()]
+    assert labels.count("chance (1/3)") == 1 and len(labels) == 3
     plt.close("all")
 
 

@@ -955,13 +955,16 @@ def _log_loss_axis(ax) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
 
-def _style_axes(ax_loss, ax_acc, title: str) -> None:
+def _style_axes(ax_loss, ax_acc, title: str, chance: bool = True) -> None:
+    """Scales, labels, titles and legends of a loss and an accuracy axes; the
+    chance line is drawn unless ``chance`` is False (a panel draws it once)."""
     _log_loss_axis(ax_loss)
     ax_loss.set_xlabel("step (mini-batch of 60)")
     ax_loss.set_ylabel("training loss (log scale)\nall 600 training points")
     ax_loss.set_title(f"Training loss{title}")
     ax_loss.legend(loc="lower left", fontsize=8)
-    ax_acc.axhline(1 / 3, color="0.5", ls=":", lw=1, label="chance (1/3)")
+    if chance:
+        ax_acc.axhline(1 / 3, color="0.5", ls=":", lw=1, label="chance (1/3)")
     ax_acc.set_ylim(0.0, 1.02)
     ax_acc.set_xlabel("step (mini-batch of 60)")
     ax_acc.set_ylabel("test accuracy (600 new points)")
@@ -1158,6 +1161,7 @@ def robustness_panel(
     ax_l.plot(
         [], [], color="0.4", lw=1, ls=":", label=f"start: lr {lr:g}, scale {scale:g}"
     )
+    ax_a.axhline(1 / 3, color="0.5", ls=":", lw=1, label="chance (1/3)")
     state: dict = {"artists": None}
     shown: dict = {}  # becomes panel.data
 
@@ -1172,9 +1176,9 @@ def robustness_panel(
             if leg is not None:
                 leg.remove()
         state["artists"] = _draw_pair(ax_l, ax_a, pair)
-        _style_axes(ax_l, ax_a, f" (lr {lr:g}, scale {scale:g})")
+        _style_axes(ax_l, ax_a, f" (lr {lr:g}, scale {scale:g})", chance=False)
         finite = np.concatenate(
-            [pair.plain.train_loss.ravel(), pair.bn.train_loss.ravel()]
+            [r.train_loss.ravel() for r in (pair.plain, pair.bn, ref.plain, ref.bn)]
         )
         finite = finite[np.isfinite(finite) & (finite > 0)]
         if finite.size:
