@@ -431,3 +431,19 @@ def test_beta_table_html_has_every_row():
     assert text.count("<tr") == len(rows) + 1
     for r in rows:
         assert html.escape(r["name"]) in text
+
+
+def test_a_diverged_copy_is_drawn_and_counted_without_warnings(data):
+    kw = dict(steps=40, data=data, layer_sizes=SIZES, batch_size=30)
+    pair = demo.Pair(
+        demo.train_networks(False, [0.1, 3e38], 1.0, [0, 1], **kw),
+        demo.train_networks(True, [0.1, 3e38], 1.0, [0, 1], **kw),
+    )
+    assert pair.plain.diverged.tolist() == [False, True]
+    art = demo.plot_comparison(pair)  # warnings are errors in the test suite
+    line, _ = art["plain_loss"]
+    assert np.all(np.isfinite(line.get_ydata()))
+    assert "1 diverged" in line.get_label()
+    rows = demo.summary_rows({(0.1, 1.0): pair})
+    assert rows[0]["diverged"] == "1 of 2"
+    plt.close("all")

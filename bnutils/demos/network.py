@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -896,30 +897,24 @@ def summary_rows(results: dict) -> list[dict]:
 # ----------------------------------------------------------------------------
 
 
+def _nan_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over the copies (axis 1), ignoring NaN (a diverged
+    copy's records), without numpy's warnings for an all-NaN record."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (
+            np.nanmean(values, axis=1),
+            np.nanmin(values, axis=1),
+            np.nanmax(values, axis=1),
+        )
+
+
 def _band(ax, step, values, color, label):
     """Mean over the copies (line) and min..max (band), over finite values."""
-    with np.errstate(all="ignore"), _quiet_nan():
-        mean = np.nanmean(values, axis=1)
-        lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    mean, lo, hi = _nan_stats(values)
     (line,) = ax.plot(step, mean, color=color, lw=2, label=label)
     band = ax.fill_between(step, lo, hi, color=color, alpha=0.2, lw=0)
     return line, band
-
-
-class _quiet_nan:
-    """Silence numpy's "All-NaN slice" and "Mean of empty slice" warnings
-    (a diverged copy has NaN records)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return self
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
 
 
 def _label(runs: Runs, name: str) -> str:
@@ -1150,14 +1145,13 @@ def robustness_panel(
     ref = get(lr, scale)
     for ax, name in ((ax_l, "train_loss"), (ax_a, "test_acc")):
         for runs, color in ((ref.plain, PLAIN_COLOR), (ref.bn, BN_COLOR)):
-            with _quiet_nan():
-                ax.plot(
-                    runs.step,
-                    np.nanmean(getattr(runs, name), axis=1),
-                    color=color,
-                    lw=1,
-                    ls=":",
-                )
+            ax.plot(
+                runs.step,
+                _nan_stats(getattr(runs, name))[0],
+                color=color,
+                lw=1,
+                ls=":",
+            )
     ax_l.plot(
         [], [], color="0.4", lw=1, ls=":", label=f"start: lr {lr:g}, scale {scale:g}"
     )
