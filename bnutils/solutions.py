@@ -21,6 +21,7 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "forward_with_bn",
     "normalize_inputs",
     "percentiles_over_training",
     "saturation_share",
@@ -110,6 +111,44 @@ def batchnorm_backward(dZ_tilde, cache):
     # Each Z value reaches the loss directly, through var and through mu.
     dZ = dZ_norm * cache.inv_std + dvar * 2 * cache.Z_centered / m + dmu / m
     return dZ, dgamma, dbeta
+
+
+def forward_with_bn(X, params, eps=1e-5):
+    """Forward pass of an L-layer network with Batch Norm on every hidden layer.
+
+    Parameters
+    ----------
+    X : inputs of a mini-batch, shape (n_0, m).
+    params : dict with W1 .. WL (W[l] of shape (n_l, n_{l-1})), b1 .. bL (n_l, 1),
+        and gamma1 .. gamma{L-1}, beta1 .. beta{L-1} (n_l, 1) for the hidden layers.
+    eps : small number added to the variance inside the square root.
+
+    Returns
+    -------
+    probs : softmax probabilities, shape (n_L, m); each column sums to 1.
+    cache : dict with Z{l} for every layer and Z_tilde{l}, A{l} for the hidden
+        layers, each of shape (n_l, m).
+    """
+    L = sum(1 for key in params if key.startswith("W"))  # number of layers
+    cache = {}
+    A = X  # A[0] = X, (n_0, m)
+    for layer in range(1, L):  # the hidden layers 1 .. L-1
+        # No b[l]: Batch Norm subtracts each unit's mean, so a bias would cancel.
+        Z = params[f"W{layer}"] @ A  # (n_l, m)
+        mu = np.mean(Z, axis=1, keepdims=True)  # over the m examples, (n_l, 1)
+        var = np.mean((Z - mu) ** 2, axis=1, keepdims=True)  # biased, (n_l, 1)
+        Z_norm = (Z - mu) / np.sqrt(var + eps)  # (n_l, m)
+        Z_tilde = params[f"gamma{layer}"] * Z_norm + params[f"beta{layer}"]
+        A = np.tanh(Z_tilde)  # the activation comes after Batch Norm
+        cache[f"Z{layer}"] = Z
+        cache[f"Z_tilde{layer}"] = Z_tilde
+        cache[f"A{layer}"] = A
+    # The output layer has no Batch Norm after it, so it keeps its bias b[L].
+    ZL = params[f"W{L}"] @ A + params[f"b{L}"]  # (n_L, m)
+    cache[f"Z{L}"] = ZL
+    E = np.exp(ZL - ZL.max(axis=0, keepdims=True))  # shifted: exp never overflows
+    probs = E / E.sum(axis=0, keepdims=True)  # softmax over the classes (axis=0)
+    return probs, cache
 
 
 def update_running_stats(running_mean, running_var, mu_B, var_B, m, ema_beta):

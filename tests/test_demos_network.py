@@ -1,112 +1,283 @@
-"""bnutils.demos.network (notebook 03) against independent references, and its
-panels without a browser."""
+"""bnutils.demos.network (notebook 03): the stacked trainer against the
+package's Network step by step, the records against independent
+computations, the figures and the panel without a browser."""
 
 from __future__ import annotations
 
 import html
-import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from bnutils.demos import network as demo
-from bnutils.layers import batchnorm_backward, batchnorm_forward
 from bnutils.network import Network
 from bnutils.optim import GD, Adam, Momentum, RMSprop
+from bnutils.train import train
+
+SIZES = (2, 5, 4, 4, 3)
 
 
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-300))
+@pytest.fixture(scope="module")
+def data():
+    return demo.spiral_task(seed=3, m=120)
 
 
-def _bn_ref(Z, gamma, beta, eps=1e-5):
-    """Batch Norm written out from Ioffe & Szegedy's Algorithm 1 (per unit)."""
-    mu = Z.sum(axis=1, keepdims=True) / Z.shape[1]
-    var = ((Z - mu) ** 2).sum(axis=1, keepdims=True) / Z.shape[1]
-    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
-
-
-def _num_grad(f, x, h=1e-5):
-    """Centred differences of the scalar f at x (x is not modified)."""
-    x = np.array(x, dtype=float)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
+def _package_run(batchnorm, lr, scale, seed, data, steps, sizes=SIZES):
+    """The same training with the package's Network and train() (float64)."""
+    X, y, Xt, yt = data
+    net = Network(
+        list(sizes),
+        activation="tanh",
+        batchnorm=batchnorm,
+        weight_scale="xavier",
+        seed=seed,
+    )
+    for key in net.params:
+        if key.startswith("W"):
+            net.params[key] *= scale
+    hist = train(
+        net,
+        GD(lr),
+        X,
+        y,
+        Xt,
+        yt,
+        batch_size=30,
+        steps=steps,
+        eval_every=5,
+        seed=4,
+        progress=False,
+    )
+    return net, hist
 
 
 # --------------------------------------------------------------------------
-# The forward chain and its shapes
+# The stacked trainer is the package's training, copy by copy
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_net():
-    net = Network([2, 5, 4, 3], activation="tanh", batchnorm=True, seed=3)
-    X = np.random.default_rng(1).normal(size=(2, 6))
-    return net, X
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_stacked_copies_train_exactly_like_the_package_network(data, batchnorm):
+    lrs, scales, seeds = [0.3, 0.05, 1.0], [1.0, 2.5, 0.4], [0, 1, 2]
+    runs = demo.train_networks(
+        batchnorm,
+        lrs,
+        scales,
+        seeds,
+        steps=25,
+        data=data,
+        layer_sizes=SIZES,
+        batch_size=30,
+        eval_every=5,
+        batch_seed=4,
+        dtype=np.float64,
+    )
+    assert runs.K == 3 and runs.batch_loss.shape == (25, 3)
+    for k in range(3):
+        net, hist = _package_run(batchnorm, lrs[k], scales[k], seeds[k], data, 25)
+        np.testing.assert_allclose(runs.batch_loss[:, k], hist.step_loss, rtol=1e-10)
+        for layer in range(1, 5):
+            W = net.params[f"W{layer}"]
+            norm = np.sqrt(np.sum(W**2))
+            assert runs.w_norm[-1, layer - 1, k] == pytest.approx(norm, rel=1e-10)
+        if batchnorm:
+            for h in range(1, 4):
+                np.testing.assert_allclose(
+                    runs.gamma[h - 1][k], net.params[f"gamma{h}"][:, 0], rtol=1e-9
+                )
+                np.testing.assert_allclose(
+                    runs.beta[h - 1][k], net.params[f"beta{h}"][:, 0], atol=1e-10
+                )
+        else:
+            assert runs.gamma == [] and runs.beta == []
 
 
-def test_shape_table_matches_the_network(small_net):
-    net, X = small_net
-    rows = demo.forward_shape_rows(net, X)
-    shapes = {r["array"]: r["shape"] for r in rows}
-    sizes, m = [2, 5, 4, 3], 6
-    assert shapes["X = A[0]"] == "(2, 6)"
-    for k in (1, 2, 3):
-        n, n_prev = sizes[k], sizes[k - 1]
-        assert shapes[f"W[{k}]"] == f"({n}, {n_prev})"
-        assert shapes[f"Z[{k}]"] == f"({n}, {m})"
-        assert shapes[f"A[{k}]"] == f"({n}, {m})"
-    for k in (1, 2):  # hidden layers: BN, no bias
-        n = sizes[k]
-        for name in ("mu", "sigma^2", "gamma", "beta"):
-            assert shapes[f"{name}[{k}]"] == f"({n}, 1)"
-        for name in ("Z_norm", "Z_tilde"):
-            assert shapes[f"{name}[{k}]"] == f"({n}, {m})"
-        assert f"b[{k}]" not in shapes
-    assert shapes["b[3]"] == "(3, 1)"  # output layer: no BN follows, so a bias
-    assert "gamma[3]" not in shapes
-    # every parameter of the network appears once, with its own shape
-    params = [r for r in rows if r["kind"] == "parameter"]
-    assert len(params) == len(net.params)
-    for key, arr in net.params.items():
-        name = re.sub(r"(\D+)(\d+)", r"\1[\2]", key)
-        assert shapes[name] == str(tuple(arr.shape))
-    # the rows come in the order of the forward pass
-    order = [r["array"] for r in rows if r["layer"] == 1]
-    assert order.index("Z[1]") < order.index("Z_norm[1]") < order.index("Z_tilde[1]")
-    assert order.index("Z_tilde[1]") < order.index("A[1]")
+def _manual_eval(net, data):
+    """Training loss with the training set's own statistics and test accuracy
+    with the same statistics, written out layer by layer."""
+    X, y, Xt, yt = data
+    A, At = X, Xt
+    for layer in range(1, net.L):
+        Z = net.params[f"W{layer}"] @ A
+        Zt = net.params[f"W{layer}"] @ At
+        if net.batchnorm:
+            mu = Z.mean(axis=1, keepdims=True)
+            var = Z.var(axis=1, keepdims=True)
+            g, b = net.params[f"gamma{layer}"], net.params[f"beta{layer}"]
+            Z = g * (Z - mu) / np.sqrt(var + 1e-5) + b
+            Zt = g * (Zt - mu) / np.sqrt(var + 1e-5) + b
+        else:
+            Z = Z + net.params[f"b{layer}"]
+            Zt = Zt + net.params[f"b{layer}"]
+        A, At = np.tanh(Z), np.tanh(Zt)
+    L = net.L
+    logits = net.params[f"W{L}"] @ A + net.params[f"b{L}"]
+    logits_t = net.params[f"W{L}"] @ At + net.params[f"b{L}"]
+    logp = logits - logits.max(0) - np.log(np.exp(logits - logits.max(0)).sum(0))
+    loss = -logp[y, np.arange(y.size)].mean()
+    return loss, np.mean(logits.argmax(0) == y), np.mean(logits_t.argmax(0) == yt)
 
 
-def test_shape_table_with_a_bias_before_bn_says_it_is_useless():
-    net = Network([2, 3, 2], batchnorm=True, use_bias=True, seed=0)
-    rows = demo.forward_shape_rows(net, np.ones((2, 4)) * np.arange(4))
-    b1 = next(r for r in rows if r["array"] == "b[1]")
-    assert "useless" in b1["meaning"]
-    assert next(r for r in rows if r["array"] == "Z[1]")["meaning"].endswith("+ b")
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_records_measure_what_the_docstring_says(data, batchnorm):
+    runs = demo.train_networks(
+        batchnorm,
+        0.3,
+        1.0,
+        5,
+        steps=20,
+        data=data,
+        layer_sizes=SIZES,
+        batch_size=30,
+        eval_every=10,
+        batch_seed=4,
+        dtype=np.float64,
+    )
+    np.testing.assert_array_equal(runs.step, [0, 10, 20])
+    net, _ = _package_run(batchnorm, 0.3, 1.0, 5, data, 20)
+    loss, acc, test_acc = _manual_eval(net, data)
+    assert runs.train_loss[-1, 0] == pytest.approx(loss, rel=1e-10)
+    assert runs.train_acc[-1, 0] == acc
+    assert runs.test_acc[-1, 0] == test_acc
+    if batchnorm:  # the package's loss in training mode on the whole set agrees
+        X, y = data[0], data[1]
+        assert runs.train_loss[-1, 0] == pytest.approx(
+            net.loss(X, y, training=True), rel=1e-10
+        )
 
 
-def test_shape_table_rejects_a_1d_input(small_net):
-    net, _ = small_net
-    with pytest.raises(ValueError, match="shape"):
-        demo.forward_shape_rows(net, np.ones(6))
+def test_float32_default_follows_float64(data):
+    kw = dict(steps=30, data=data, layer_sizes=SIZES, batch_size=30, batch_seed=4)
+    r32 = demo.train_networks(True, 0.3, 1.0, [0, 1], **kw)
+    r64 = demo.train_networks(True, 0.3, 1.0, [0, 1], dtype=np.float64, **kw)
+    np.testing.assert_allclose(r32.train_loss, r64.train_loss, rtol=1e-3)
 
 
-def test_parameter_rows_count_every_learned_number(small_net):
-    net, _ = small_net
-    rows = demo.parameter_rows(net)
-    # closed form: W (n_l x n_{l-1}) + gamma, beta (2 n_l) on hidden layers,
-    # W + b on the output layer
-    want = [5 * 2 + 2 * 5, 4 * 5 + 2 * 4, 3 * 4 + 3]
-    assert [r["count"] for r in rows] == want
-    assert [r["b"] for r in rows] == ["-", "-", "(3, 1)"]
-    assert [r["gamma"] for r in rows] == ["(5, 1)", "(4, 1)", "-"]
-    assert sum(want) == net.n_params
+def test_copies_do_not_interact(data):
+    """A copy trains the same alone or stacked with others (even diverging ones)."""
+    kw = dict(steps=20, data=data, layer_sizes=SIZES, batch_size=30, batch_seed=4)
+    together = demo.train_networks(False, [0.3, 1e6, 0.1], 1.0, [0, 0, 1], **kw)
+    alone = demo.train_networks(False, 0.1, 1.0, 1, **kw)
+    np.testing.assert_array_equal(together.batch_loss[:, 2], alone.batch_loss[:, 0])
+    np.testing.assert_array_equal(together.train_loss[:, 2], alone.train_loss[:, 0])
+
+
+def test_a_diverging_copy_is_frozen_and_marked(data):
+    runs = demo.train_networks(
+        False,
+        [0.1, 3e38],
+        3.0,
+        0,
+        steps=40,
+        data=data,
+        layer_sizes=SIZES,
+        batch_size=30,
+        eval_every=10,
+    )
+    assert runs.diverged_at[0] == -1 and 1 <= runs.diverged_at[1] <= 40
+    assert list(runs.diverged) == [False, True]
+    after = runs.step > runs.diverged_at[1]
+    assert np.all(np.isnan(runs.train_loss[after, 1]))
+    assert np.all(np.isfinite(runs.train_loss[:, 0]))
+    assert np.all(np.isnan(runs.batch_loss[runs.diverged_at[1] :, 1]))
+
+
+def test_batch_norm_weights_only_grow_under_gradient_descent(data):
+    """Scale invariance: the gradient of a hidden layer's W (followed by BN) is
+    orthogonal to each of its rows, so under GD its norm never shrinks; the
+    output layer (no BN) has no such rule."""
+    runs = demo.train_networks(
+        True,
+        [0.3, 3.0],
+        1.0,
+        0,
+        steps=60,
+        data=data,
+        layer_sizes=SIZES,
+        batch_size=30,
+        eval_every=1,
+        dtype=np.float64,
+    )
+    growth = np.diff(runs.w_norm[:, :-1, :], axis=0)  # hidden layers only
+    assert np.all(growth > -1e-9 * runs.w_norm[1:, :-1, :])
+    assert np.all(runs.w_norm[-1, :-1, 1] > runs.w_norm[-1, :-1, 0])  # larger lr
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"batchnorm": 1, "lr": 0.1}, "batchnorm"),
+        ({"batchnorm": True, "lr": -0.1}, "lr"),
+        ({"batchnorm": True, "lr": [0.1, np.nan]}, "lr"),
+        ({"batchnorm": True, "lr": 0.1, "scale": 0.0}, "scale"),
+        ({"batchnorm": True, "lr": [0.1, 0.2], "seed": [0, 1, 2]}, "same length"),
+        ({"batchnorm": True, "lr": 0.1, "seed": -1}, "seed"),
+        ({"batchnorm": True, "lr": 0.1, "seed": 0.5}, "seed"),
+        ({"batchnorm": True, "lr": 0.1, "steps": 0}, "steps"),
+        ({"batchnorm": True, "lr": 0.1, "batch_size": 1}, "batch_size"),
+        ({"batchnorm": True, "lr": 0.1, "dtype": np.int32}, "dtype"),
+    ],
+)
+def test_bad_arguments_are_refused(data, kw, match):
+    with pytest.raises(ValueError, match=match):
+        demo.train_networks(data=data, layer_sizes=SIZES, **kw)
+
+
+def test_wrong_data_shape_is_refused(data):
+    X, y, Xt, yt = data
+    with pytest.raises(ValueError, match="n_0, m"):
+        demo.train_networks(True, 0.1, data=(X.T, y, Xt, yt), layer_sizes=SIZES)
+    with pytest.raises(ValueError, match="larger than m"):
+        demo.train_networks(True, 0.1, data=data, layer_sizes=SIZES, batch_size=500)
+
+
+# --------------------------------------------------------------------------
+# compare, the table and the figures
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def results(data):
+    return demo.compare(
+        [(0.3, 1.0), (3.0, 0.1)],
+        {(0.3, 1.0): [0, 1, 2], (3.0, 0.1): [4]},
+        steps=20,
+        data=data,
+        layer_sizes=SIZES,
+        batch_size=30,
+        progress=False,
+    )
+
+
+def test_compare_splits_one_stacked_run_per_network(results, data):
+    assert list(results) == [(0.3, 1.0), (3.0, 0.1)]
+    pair = results[(0.3, 1.0)]
+    assert pair.plain.K == pair.bn.K == 3 and not pair.plain.batchnorm
+    assert pair.bn.batchnorm and list(pair.bn.seed) == [0, 1, 2]
+    alone = demo.train_networks(
+        True, 3.0, 0.1, 4, steps=20, data=data, layer_sizes=SIZES, batch_size=30
+    )
+    np.testing.assert_allclose(
+        results[(3.0, 0.1)].bn.train_loss[:, 0], alone.train_loss[:, 0], rtol=1e-6
+    )
+
+
+def test_summary_rows_read_the_final_records(results):
+    rows = demo.summary_rows(results)
+    assert [(r["lr"], r["network"]) for r in rows] == [
+        ("0.3", "without BN"),
+        ("0.3", "with BN"),
+        ("3", "without BN"),
+        ("3", "with BN"),
+    ]
+    bn = results[(0.3, 1.0)].bn
+    final = bn.train_loss[-1]
+    want = f"{final.mean():.3f} ({final.min():.3f}..{final.max():.3f})"
+    assert rows[1]["final loss (mean, min..max)"] == want
+    assert rows[1]["seeds"] == "3" and rows[1]["diverged"] == "0 of 3"
+    text = demo.format_table(rows)
+    assert text.count("\n") == len(rows) + 1
 
 
 def test_format_table_aligns_columns():
@@ -117,105 +288,34 @@ def test_format_table_aligns_columns():
     assert demo.format_table([]) == "(no rows)"
 
 
-# --------------------------------------------------------------------------
-# A bias before Batch Norm
-# --------------------------------------------------------------------------
+def test_plot_comparison_draws_the_mean_and_the_seed_range(results, data):
+    pair = results[(0.3, 1.0)]
+    art = demo.plot_comparison(pair, data=data)
+    line, band = art["bn_loss"]
+    np.testing.assert_allclose(line.get_ydata(), pair.bn.train_loss.mean(axis=1))
+    np.testing.assert_array_equal(line.get_xdata(), pair.bn.step)
+    ys = band.get_paths()[0].vertices[:, 1]  # the band spans the seeds' min..max
+    assert ys.min() == pytest.approx(pair.bn.train_loss.min())
+    assert ys.max() == pytest.approx(pair.bn.train_loss.max())
+    line, _ = art["plain_acc"]
+    np.testing.assert_allclose(line.get_ydata(), pair.plain.test_acc.mean(axis=1))
+    assert len(art["data"]) == 3  # one scatter per class
+    fig = line.figure
+    for ax in fig.axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        assert ax.get_legend() is not None
+    plt.close("all")
 
 
-def test_bias_before_bn_changes_nothing():
-    r = demo.bias_invariance(seed=2, n_trials=6, b_scale=10.0)
-    assert r["b"].shape == (6, 5)
-    assert np.abs(r["b"]).max() > 5  # the biases are not small
-    assert np.all(r["max_abs_diff"] < 1e-12)
-    # what the bias does change: the batch mean moves by exactly b
-    np.testing.assert_allclose(r["mu_shift"], r["b"], rtol=0, atol=1e-12)
-
-
-def test_bias_gradient_is_zero_and_finite_differences_agree():
-    r = demo.bias_gradient(seed=4)
-    A, W, b, g, be, G = (
-        r[k] for k in ("A_prev", "W", "b", "gamma", "beta", "dZ_tilde")
-    )
-    assert r["db"].shape == (5, 1)
-    assert np.abs(r["db"]).max() < 1e-12 * r["dZ_scale"]
-    np.testing.assert_allclose(r["dZ"].sum(axis=1), 0.0, atol=1e-12)
-
-    def loss_b(bb):
-        return np.sum(G * _bn_ref(W @ A + bb, g, be))
-
-    def loss_W(WW):
-        return np.sum(G * _bn_ref(WW @ A + b, g, be))
-
-    assert np.abs(_num_grad(loss_b, b)).max() < 1e-8
-    dW_num = _num_grad(loss_W, W)
-    assert np.abs(r["dW"]).max() > 0.1  # W does get a gradient
-    assert _rel(r["dW"], dW_num) < 1e-8
-
-
-# --------------------------------------------------------------------------
-# Backprop through Batch Norm
-# --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bn_case():
-    rng = np.random.default_rng(7)
-    Z = rng.normal(loc=3.0, scale=2.0, size=(4, 7))
-    gamma = rng.uniform(0.5, 2.0, size=(4, 1))
-    beta = rng.normal(size=(4, 1))
-    G = rng.normal(size=(4, 7))
-    _, cache = batchnorm_forward(Z, gamma, beta)
-    return Z, gamma, beta, G, cache
-
-
-def test_staged_backward_equals_the_compact_formula(bn_case):
-    _, _, _, G, cache = bn_case
-    st = demo.staged_backward(G, cache)
-    assert list(st) == ["dbeta", "dgamma", "dZ_norm", "dvar", "dmu", "dZ"]
-    dZ, dgamma, dbeta = batchnorm_backward(G, cache)
-    assert _rel(st["dZ"], dZ) < 1e-12
-    assert _rel(st["dgamma"], dgamma) < 1e-14
-    assert _rel(st["dbeta"], dbeta) < 1e-14
-    assert st["dvar"].shape == st["dmu"].shape == (4, 1)
-    assert st["dZ_norm"].shape == (4, 7)
-
-
-def test_staged_backward_against_finite_differences(bn_case):
-    Z, gamma, beta, G, cache = bn_case
-    st = demo.staged_backward(G, cache)
-    eps = cache.eps
-    dZ_num = _num_grad(lambda z: np.sum(G * _bn_ref(z, gamma, beta)), Z)
-    dg_num = _num_grad(lambda g: np.sum(G * _bn_ref(Z, g, beta)), gamma)
-    db_num = _num_grad(lambda b: np.sum(G * _bn_ref(Z, gamma, b)), beta)
-    assert _rel(st["dZ"], dZ_num) < 1e-8
-    assert _rel(st["dgamma"], dg_num) < 1e-8
-    assert _rel(st["dbeta"], db_num) < 1e-8
-    # the intermediate nodes: var with mu fixed; mu with var = mean((Z - mu)^2)
-    mu = Z.mean(axis=1, keepdims=True)
-    var = Z.var(axis=1, keepdims=True)
-
-    def loss_var(v):
-        return np.sum(G * (gamma * (Z - mu) / np.sqrt(v + eps) + beta))
-
-    def loss_mu(u):
-        v = np.mean((Z - u) ** 2, axis=1, keepdims=True)
-        return np.sum(G * (gamma * (Z - u) / np.sqrt(v + eps) + beta))
-
-    assert _rel(st["dvar"], _num_grad(loss_var, var, h=1e-6)) < 1e-8
-    assert _rel(st["dmu"], _num_grad(loss_mu, mu)) < 1e-8
-
-
-def test_staged_backward_rejects_a_wrong_shape(bn_case):
-    *_, cache = bn_case
-    with pytest.raises(ValueError, match="shape"):
-        demo.staged_backward(np.ones((7, 4)), cache)
-    with pytest.raises(ValueError, match="BNCache"):
-        demo.staged_backward(np.ones((4, 7)), (1, 2))
+def test_plot_weight_norms_starts_at_one(results):
+    lines = demo.plot_weight_norms(results[(0.3, 1.0)])
+    assert len(lines["bn"]) == len(lines["plain"]) == len(SIZES) - 2
+    for ln in lines["bn"] + lines["plain"]:
+        assert ln.get_ydata()[0] == pytest.approx(1.0)
+    plt.close("all")
 
 
 def test_graph_has_every_node_and_edge():
-    import matplotlib.pyplot as plt
-
     art = demo.draw_bn_graph()
     assert set(art["boxes"]) == {"Z", "mu", "var", "Z_norm", "gamma", "beta", "Z_tilde"}
     assert len(art["arrows"]) == 9
@@ -226,135 +326,101 @@ def test_graph_has_every_node_and_edge():
 
 
 # --------------------------------------------------------------------------
-# Scale invariance
+# The robustness panel
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("a", [0.01, 0.37, 5.0, 100.0])
-def test_scale_invariance_is_exact_without_eps(a):
-    r = demo.scale_invariance(a, eps=1e-14)
-    assert r.max_abs_diff < 1e-8
-    assert r.loss_aW == pytest.approx(r.loss_W, rel=1e-9)
-    # dL/d(aW) = dL/dW / a, entry by entry; dL/du does not change
-    assert _rel(a * r.daW, r.dW) < 1e-8
-    assert r.grad_ratio * a == pytest.approx(1.0, abs=1e-8)
-    assert _rel(r.du_aW, r.du_W) < 1e-8
-    assert r.std_Z_aW == pytest.approx(a * r.std_Z_W, rel=1e-12)
-    np.testing.assert_allclose(r.unit_var_aW, a**2 * r.unit_var_W, rtol=1e-12)
-    # one variance per unit, and never more than the spread of all the values
-    # (the total variance adds the spread of the unit means)
-    assert r.unit_var_W.shape == (r.W.shape[0],)
-    assert r.unit_var_W.mean() <= r.std_Z_W**2 * (1 + 1e-12)
-    # relative step ||dL/d(aW)|| / ||aW|| falls as 1/a^2
-    r1 = demo.scale_invariance(1.0, eps=1e-14)
-    assert r.relative_step * a**2 == pytest.approx(r1.relative_step, rel=1e-8)
-    assert r1.relative_step == pytest.approx(
-        np.linalg.norm(r1.dW) / np.linalg.norm(r1.W), rel=1e-14
+def test_panel_first_draw_uses_the_results_without_training(results, data, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("the first draw must not train")
+
+    monkeypatch.setattr(demo, "compare", no_training)
+    panel = demo.robustness_panel(
+        results, seeds=(0, 1, 2), steps=20, data=data, lr=0.3, scale=1.0
     )
-
-
-def test_scale_summary_formats_the_numbers():
-    r = demo.scale_invariance(4.0, eps=1e-14)
-    row = r.summary()
-    assert row["a"] == "4"
-    assert float(row["ratio x a"]) == pytest.approx(1.0, abs=1e-6)
-    assert float(row["||dL/d(aW)|| / ||dL/dW||"]) == pytest.approx(0.25, rel=1e-4)
-    assert float(row["relative step"]) == pytest.approx(r.relative_step, rel=1e-2)
-
-
-def test_scale_invariance_with_the_default_eps_is_close():
-    for a in (0.1, 10.0):
-        r = demo.scale_invariance(a)
-        assert r.max_abs_diff < 1e-3
-        assert r.grad_ratio * a == pytest.approx(1.0, abs=1e-3)
-
-
-def test_scale_setup_gradients_match_finite_differences():
-    s = demo._ScaleSetup(seed=1)
-    _, _, dW, du, _, unit_var = s.run(s.W)
-    # the per-unit variance is the biased variance of each row of W u
-    Z = s.W @ s.u
-    ref = ((Z - Z.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
-    np.testing.assert_allclose(unit_var, ref, rtol=1e-12)
-    dW_num = _num_grad(lambda w: s.run(w)[0], s.W)
-    assert _rel(dW, dW_num) < 1e-8
-    u0 = s.u.copy()
-
-    def loss_u(u):
-        s.u = u
-        return s.run(s.W)[0]
-
-    du_num = _num_grad(loss_u, u0)
-    s.u = u0
-    assert _rel(du, du_num) < 1e-8
-
-
-def test_scale_invariance_rejects_non_positive_a():
-    for bad in (0.0, -1.0, np.inf):
-        with pytest.raises(ValueError, match="positive"):
-            demo.scale_invariance(bad)
-
-
-def test_scale_panel_moves_with_the_slider_and_stays_finite():
-    panel = demo.scale_invariance_panel()
     assert panel.error is None
-    mark = panel.artists["grad_W"]
-    pts = panel.artists["outputs"]
-    y1 = float(np.asarray(mark.get_ydata())[0])
-    slider = panel.controls["a"]
-    slider.value = 10.0
-    assert panel.error is None
-    assert float(np.asarray(mark.get_xdata())[0]) == pytest.approx(10.0)
-    assert float(np.asarray(mark.get_ydata())[0]) == pytest.approx(y1 / 10.0, rel=1e-4)
-    for v in (10.0**slider.min, 10.0**slider.max):
-        slider.value = v
-        assert panel.error is None
-        offsets = np.asarray(pts.get_offsets())
-        assert offsets.shape == (4 * 16, 2) and np.all(np.isfinite(offsets))
-        assert np.all(np.isfinite(mark.get_ydata()))
-        assert "1/a" in panel.readout.value
-    assert slider.value == pytest.approx(100.0)
+    assert panel.data["pair"] is results[(0.3, 1.0)]
+    assert "lr 0.3" in panel.readout.value and "with BN" in panel.readout.value
+    plt.close("all")
 
 
-def test_scale_panel_warns_about_eps_only_where_it_matters():
-    # eps = 1e-5 against the smallest per-unit pre-BN variance a^2 var(W u): at
-    # a = 0.01 it is about 1e-3 (eps is about 1 % of it) and the
-    # readout must say so; at a = 0.5 or 100 eps is below 1e-5 of the variance
-    # and the readout must not blame it.
-    panel = demo.scale_invariance_panel()
-    slider = panel.controls["a"]
-    var_W = demo.scale_invariance(1.0).unit_var_W.min()
-    for a in (0.01, 0.03, 0.5, 100.0):
-        slider.value = a
-        expected = 1e-5 >= demo.EPS_NOTICEABLE * a**2 * var_W
-        assert ("no longer negligible" in panel.readout.value) == expected, a
-    slider.value = 0.01
-    assert "no longer negligible" in panel.readout.value
-    slider.value = 0.5
-    assert "no longer negligible" not in panel.readout.value
+def test_panel_trains_on_click_and_caches(results, data):
+    panel = demo.robustness_panel(
+        results, seeds=(0, 1, 2), steps=20, data=data, lr=0.3, scale=1.0
+    )
+    line = panel.artists["current"]["artists"]["bn_loss"][0]
+    y0 = np.array(line.get_ydata())
+    n0 = panel.n_updates
+    panel.controls["lr"].value = 3.0
+    assert panel.n_updates == n0  # moving a slider does not train
+    panel.click()
+    assert panel.error is None, panel.error
+    assert panel.n_updates == n0 + 1
+    new = panel.artists["current"]["artists"]["bn_loss"][0]
+    assert not np.array_equal(np.asarray(new.get_ydata()), y0)
+    assert (3.0, 1.0) in panel.data["cached"]
+    pair = panel.data["pair"]
+    np.testing.assert_allclose(new.get_ydata(), pair.bn.train_loss.mean(axis=1))
+    assert panel.bar.value == panel.bar.max
+    panel.click()  # the same setting again: from the cache, no duplicated artists
+    labels = [t.get_text() for t in panel.fig.axes[1].get_legend().get_texts()]
+    assert labels.count("chance (1/3)") == 1 and len(labels) == 3
+    plt.close("all")
+
+
+@pytest.mark.parametrize("lr", [demo.LR_CHOICES[0], demo.LR_CHOICES[-1]])
+@pytest.mark.parametrize("scale", [demo.SCALE_CHOICES[0], demo.SCALE_CHOICES[-1]])
+def test_panel_extremes_stay_finite_and_readable(data, lr, scale):
+    panel = demo.robustness_panel(None, seeds=(0,), steps=20, data=data)
+    panel.controls["lr"].value = lr
+    panel.controls["scale"].value = scale
+    panel.click()
+    assert panel.error is None, panel.error
+    for key, (line, _) in panel.artists["current"]["artists"].items():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert y.size == panel.data["pair"].bn.step.size >= 2, key
+    lo, hi = panel.fig.axes[0].get_ylim()
+    assert np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi
+    assert "without BN" in panel.readout.value
+    plt.close("all")
+
+
+def test_panel_says_when_a_network_does_not_train(data):
+    panel = demo.robustness_panel(None, seeds=(0, 1), steps=20, data=data)
+    panel.controls["lr"].value = 10.0
+    panel.click()
+    plain_part = panel.readout.value.split("with BN")[0]
+    assert "not training" in plain_part or "diverged" in plain_part
+    plt.close("all")
+
+
+def test_panel_refuses_a_setting_off_its_sliders():
+    with pytest.raises(ValueError, match="one of"):
+        demo.robustness_panel(None, lr=0.2)
 
 
 # --------------------------------------------------------------------------
-# Every beta of the course
+# Every beta
 # --------------------------------------------------------------------------
 
 
 def test_beta_table_lists_every_beta_with_the_package_defaults():
     rows = demo.beta_table()
     names = " | ".join(r["name"] for r in rows)
-    for key in ("momentum_beta", "rms_beta", "beta1", "beta2", "ema_beta", "PyTorch"):
+    for key in ("momentum_beta", "rms_beta", "beta1", "beta2", "ema_beta"):
         assert key in names
     by_name = {r["name"].split(" ")[0]: r for r in rows}
-    # the values shown are those of the objects themselves
     assert float(by_name["momentum_beta"]["value"]) == Momentum(0.1).momentum_beta
     assert float(by_name["rms_beta"]["value"]) == RMSprop(0.1).rms_beta
     assert float(by_name["beta1"]["value"]) == Adam(0.1).beta1
     assert float(by_name["beta2"]["value"]) == Adam(0.1).beta2
     ema = Network([2, 3, 2], batchnorm=True).bn_layers[1].ema_beta
     assert float(by_name["ema_beta"]["value"]) == ema
-    torch_row = next(r for r in rows if "PyTorch" in r["name"])
-    assert float(torch_row["value"].split()[0]) == pytest.approx(1 - ema)
-    # only the Batch Norm shift is learned, and it has one value per unit
+    # the frameworks: PyTorch's momentum weighs the new value, Keras' the old one
+    torch_row = next(r for r in rows if "BatchNorm1d" in r["name"])
+    keras_row = next(r for r in rows if "BatchNormalization" in r["name"])
+    assert torch_row["value"].startswith("0.1") and "NEW" in torch_row["role"]
+    assert keras_row["value"].startswith("0.99") and "OLD" in keras_row["role"]
     learned = [r for r in rows if r["learned"].startswith("yes")]
     assert len(learned) == 1 and "(n_l, 1)" in learned[0]["shape"]
 
@@ -367,115 +433,17 @@ def test_beta_table_html_has_every_row():
         assert html.escape(r["name"]) in text
 
 
-def test_no_optimizer_accepts_beta():
-    errors = demo.beta_keyword_errors()
-    assert set(errors) == {"gd", "momentum", "rmsprop", "adam"}
-    for msg in errors.values():
-        assert msg.startswith("ValueError") and "beta" in msg
-    with pytest.raises(ValueError):
-        GD(0.1, beta=0.9)
-
-
-# --------------------------------------------------------------------------
-# gamma and beta trained by four optimizers
-# --------------------------------------------------------------------------
-
-STEPS = 100
-
-
-@pytest.fixture(scope="module")
-def runs():
-    return demo.train_optimizers(steps=STEPS, progress=False)
-
-
-def test_every_optimizer_decreases_the_loss_and_moves_gamma_and_beta(runs):
-    assert list(runs) == list(demo.OPTIMIZER_NAMES)
-    for name, run in runs.items():
-        first = float(run.history.step_loss[0])
-        assert np.isfinite(run.final_loss)
-        assert run.final_loss < 0.7 * first, name
-        step, loss = run.curve()
-        assert step.shape == loss.shape == (STEPS,)
-        assert loss[-1] < 0.7 * loss[0], name
-        assert np.mean(np.abs(run.values("gamma") - 1.0)) > 0.01, name
-        assert np.mean(np.abs(run.values("beta"))) > 0.01, name
-        assert run.values("gamma").shape == (64,)
-
-
-def test_training_is_deterministic(runs):
-    again = demo.train_bn_net("adam", steps=STEPS)
-    ref = runs["adam"]
-    np.testing.assert_array_equal(again.history.step_loss, ref.history.step_loss)
-    np.testing.assert_array_equal(again.values("gamma"), ref.values("gamma"))
-    other = demo.train_bn_net("adam", steps=STEPS, seed=1)
-    assert not np.array_equal(other.values("gamma"), ref.values("gamma"))
-
-
-def test_curve_is_a_trailing_mean_of_the_batch_losses(runs):
-    run = runs["gd"]
-    raw = run.history.step_loss
-    step, loss = run.curve(window=20)
-    assert loss[0] == raw[0]
-    assert loss[9] == pytest.approx(raw[:10].mean(), rel=1e-14)
-    assert loss[49] == pytest.approx(raw[30:50].mean(), rel=1e-14)
-    assert step[49] == 50
-
-
-def test_summary_rows_and_comparison_figure(runs):
-    import matplotlib.pyplot as plt
-
-    rows = demo.optimizer_summary_rows(runs)
-    assert [r["optimizer"] for r in rows] == ["GD", "Momentum", "RMSprop", "Adam"]
-    art = demo.plot_optimizer_comparison(runs)
-    for name, line in art["lines"].items():
-        np.testing.assert_array_equal(line.get_ydata(), runs[name].curve()[1])
-    assert len(art["gamma"]) == len(art["beta"]) == 4
+def test_a_diverged_copy_is_drawn_and_counted_without_warnings(data):
+    kw = dict(steps=40, data=data, layer_sizes=SIZES, batch_size=30)
+    pair = demo.Pair(
+        demo.train_networks(False, [0.1, 3e38], 1.0, [0, 1], **kw),
+        demo.train_networks(True, [0.1, 3e38], 1.0, [0, 1], **kw),
+    )
+    assert pair.plain.diverged.tolist() == [False, True]
+    art = demo.plot_comparison(pair)  # warnings are errors in the test suite
+    line, _ = art["plain_loss"]
+    assert np.all(np.isfinite(line.get_ydata()))
+    assert "1 diverged" in line.get_label()
+    rows = demo.summary_rows({(0.1, 1.0): pair})
+    assert rows[0]["diverged"] == "1 of 2"
     plt.close("all")
-
-
-def test_unknown_optimizer_is_rejected():
-    with pytest.raises(ValueError, match="one of"):
-        demo.train_bn_net("sgd", steps=10)
-
-
-def test_optimizer_panel_trains_on_click(runs):
-    panel = demo.optimizer_panel(reference=runs)
-    assert panel.error is None
-    line = panel.artists["loss"]
-    sc = panel.artists["layer1"]
-    c = panel.controls
-    c["steps"].value = STEPS
-    y0 = np.array(line.get_ydata())
-    off0 = np.array(sc.get_offsets())
-    n0 = panel.n_updates
-    c["optimizer"].value = "gd"  # no training on a control change ...
-    assert panel.n_updates == n0
-    assert c["lr"].value == pytest.approx(demo.DEFAULT_LR["gd"])  # ... a fitting lr
-    panel.click()
-    assert panel.error is None
-    assert panel.n_updates == n0 + 1
-    y1 = np.array(line.get_ydata())
-    assert y1.shape == (STEPS,) and not np.array_equal(y1[: y0.size], y0[: y1.size])
-    np.testing.assert_array_equal(y1, runs["gd"].curve()[1])  # same settings
-    assert not np.array_equal(np.asarray(sc.get_offsets()), off0)
-    assert "GD" in panel.readout.value
-    assert panel.bar.value == panel.bar.max  # the progress bar reached the end
-
-
-def test_optimizer_panel_at_the_learning_rate_extremes(runs):
-    panel = demo.optimizer_panel(reference=runs)
-    c = panel.controls
-    c["steps"].value = c["steps"].min
-    for name in ("adam", "gd"):
-        c["optimizer"].value = name
-        for v in (10.0 ** c["lr"].min, 10.0 ** c["lr"].max):
-            c["lr"].value = v
-            panel.click()
-            assert panel.error is None, panel.error
-            x, y = panel.artists["loss"].get_data()
-            assert len(y) > 0 and np.all(np.isfinite(y)) and np.all(np.isfinite(x))
-            for key in ("layer1", "layer2"):
-                off = np.asarray(panel.artists[key].get_offsets())
-                assert off.size > 0 and np.all(np.isfinite(off))
-            lo, hi = panel.fig.axes[1].get_xlim()
-            assert np.isfinite(lo) and np.isfinite(hi) and lo < hi

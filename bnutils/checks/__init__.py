@@ -40,7 +40,8 @@ Layout
 ``gradients``
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
-    ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` (03),
+    ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` and
+    ``network_forward`` (03),
     ``batch_noise`` (04), ``percentiles`` (05), ``running_stats`` and
     ``inference`` (06), ``saturation`` (07): each holds its test cases, its
     independent reference, its table of mistakes and its ``check_...``.
@@ -89,6 +90,7 @@ from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
+from bnutils.checks.network_forward import check_forward_with_bn
 from bnutils.checks.normalize import NORMALIZE_TOL, check_normalize_inputs
 from bnutils.checks.percentiles import check_percentiles_over_training
 from bnutils.checks.running_stats import check_update_running_stats
@@ -104,6 +106,7 @@ __all__ = [
     "check_batchnorm_backward",
     "check_batchnorm_forward",
     "check_batchnorm_inference",
+    "check_forward_with_bn",
     "check_normalize_inputs",
     "check_percentiles_over_training",
     "check_saturation_share",

@@ -1,185 +1,72 @@
-"""Demonstrations for notebook 03, "Batch Norm in a network".
+"""Figures, panels and bookkeeping for notebook 03, "Batch Norm in a network".
 
-What the notebook shows, computed here so that the notebook stays short and the
-computations are tested (``tests/test_demos_network.py``):
+The lesson itself (the forward loop, the bias check, each backward stage, the
+gradient checks, the scale-invariance checks) lives in the notebook's cells.
+What stays here, tested in ``tests/test_demos_network.py``:
 
-* :func:`forward_shape_rows` / :func:`format_table`: every array of the chain
-  ``X -> Z[1] -> BN -> Z_tilde[1] -> A[1] -> Z[2] -> ...`` with its shape.
-* :func:`bias_invariance` and :func:`bias_gradient`: a bias ``b`` added before
-  Batch Norm changes nothing and receives a zero gradient.
 * :func:`draw_bn_graph`: the computation graph of one Batch Norm layer.
-* :func:`staged_backward`: the backward pass one node of the graph at a time
-  (the notebook compares it with the compact formula of
-  :func:`bnutils.layers.batchnorm_backward` and checks both against centred
-  differences with :func:`bnutils.checks.grad_check`).
-* :func:`scale_invariance` and :func:`scale_invariance_panel`: ``BN(a W u) =
-  BN(W u)`` and the ``1/a`` gradient scaling (Ioffe & Szegedy 2015, section 3.3).
-* :func:`beta_table` / :func:`beta_table_html` / :func:`beta_keyword_errors`:
-  every "beta" of the course, side by side.
-* :func:`train_optimizers`, :func:`plot_optimizer_comparison` and
-  :func:`optimizer_panel`: gamma and beta trained by GD, momentum, RMSprop and
-  Adam.
+* :func:`beta_table` / :func:`beta_table_html`: every "beta" of the course and
+  of the frameworks, side by side, with the package's defaults read from its
+  classes.
+* The payoff, the same deep network trained with and without Batch Norm:
+  :func:`spiral_task` (the data), :func:`train_networks` (many copies of one
+  network trained at once as stacked arrays), :func:`compare` (several
+  settings and seeds, plain and Batch Norm, in one call),
+  :func:`plot_comparison` and :func:`plot_weight_norms` (figures) and
+  :func:`robustness_panel` (a learning-rate and weight-scale panel with a
+  Train button).
+* :func:`format_table`: a list of dicts as an aligned text table (notebook 07
+  and ``scripts/sweeps.py`` use it too).
 
 Layout: arrays are (units, examples) = ``(n_l, m)``; gamma and beta ``(n_l, 1)``.
+In :func:`train_networks` a leading axis numbers the copies: ``W[l]`` of all
+copies has shape ``(K, n_l, n_{l-1})``.
 """
 
 from __future__ import annotations
 
 import html
 import inspect
-from dataclasses import dataclass
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import ipywidgets as ipw
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from bnutils.layers import BatchNorm, BNCache, batchnorm_backward, batchnorm_forward
+from bnutils.layers import BatchNorm
 from bnutils.plots import BN_COLOR, OKABE_ITO, PLAIN_COLOR, panel_figure, subplots
-from bnutils.widgets import Panel, Progress, TrainPanel, int_slider, log_slider
+from bnutils.threads import limit_blas_threads
+from bnutils.widgets import Progress, TrainPanel
 
 __all__ = [
-    "DEFAULT_LR",
-    "EPS_NOTICEABLE",
-    "OPTIMIZER_COLORS",
-    "OPTIMIZER_LABELS",
-    "OPTIMIZER_NAMES",
-    "TASK_LAYERS",
-    "OptimizerRun",
-    "ScaleResult",
-    "beta_keyword_errors",
+    "LR_CHOICES",
+    "PAYOFF_LAYERS",
+    "SATURATION_EDGE",
+    "SCALE_CHOICES",
+    "Pair",
+    "Runs",
     "beta_table",
     "beta_table_html",
-    "bias_gradient",
-    "bias_invariance",
+    "compare",
     "draw_bn_graph",
     "format_table",
-    "forward_shape_rows",
-    "optimizer_panel",
-    "optimizer_summary_rows",
-    "parameter_rows",
-    "plot_optimizer_comparison",
-    "scale_invariance",
-    "scale_invariance_panel",
+    "plot_comparison",
+    "plot_weight_norms",
+    "robustness_panel",
     "spiral_task",
-    "staged_backward",
-    "train_bn_net",
-    "train_optimizers",
+    "summary_rows",
+    "train_networks",
 ]
 
 
 # ----------------------------------------------------------------------------
-# The forward chain and its shapes
+# A text table
 # ----------------------------------------------------------------------------
-
-
-def _shape(a) -> str:
-    return "(" + ", ".join(str(s) for s in np.shape(a)) + ")"
-
-
-def forward_shape_rows(net, X) -> list[dict]:
-    """Run ``net.forward(X, training=True)`` and list every array of the chain.
-
-    Parameters
-    ----------
-    net : a :class:`bnutils.network.Network` (any object with ``params``,
-        ``cache`` holding ``"Z{l}"``, ``"Zt{l}"``, ``"A{l}"``, ``bn_layers`` and
-        ``forward``).
-    X : inputs, shape (n_0, m).
-
-    Returns
-    -------
-    rows : one dict per array, in the order the forward pass makes them, with
-        keys ``"layer"`` (int, 0 for the input), ``"array"`` (the course's name,
-        e.g. ``"Z_tilde[1]"``), ``"kind"`` (``"input"``, ``"parameter"`` or
-        ``"computed"``), ``"shape"`` (a string such as ``"(5, 6)"``) and
-        ``"meaning"``. The mini-batch statistics ``mu[l]`` and ``sigma^2[l]``
-        and ``Z_norm[l]`` are recomputed from ``Z[l]`` with
-        :func:`bnutils.layers.batchnorm_forward`; the others are the network's
-        own arrays.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must have shape (n_0, m) = (features, examples); got {X.shape}."
-        )
-    net.forward(X, training=True)
-    params, cache = net.params, net.cache
-    n_layers = sum(1 for key in params if key.startswith("W"))
-    m = X.shape[1]
-    rows = [
-        {
-            "layer": 0,
-            "array": "X = A[0]",
-            "kind": "input",
-            "shape": _shape(X),
-            "meaning": f"{X.shape[0]} features x {m} examples",
-        }
-    ]
-
-    for k in range(1, n_layers + 1):
-
-        def add(name, kind, arr, meaning, k=k):
-            rows.append(
-                {
-                    "layer": k,
-                    "array": name,
-                    "kind": kind,
-                    "shape": _shape(arr),
-                    "meaning": meaning,
-                }
-            )
-
-        W = params[f"W{k}"]
-        has_bn = f"gamma{k}" in params
-        add(f"W[{k}]", "parameter", W, f"weights, (n_{k}, n_{k - 1})")
-        if f"b{k}" in params:
-            why = "useless: BN subtracts it" if has_bn else "no BN follows"
-            add(f"b[{k}]", "parameter", params[f"b{k}"], f"bias ({why})")
-        Z = cache[f"Z{k}"]
-        plus_b = " + b" if f"b{k}" in params else ""
-        add(f"Z[{k}]", "computed", Z, f"W[{k}] A[{k - 1}]{plus_b}")
-        if has_bn:
-            gamma, beta = params[f"gamma{k}"], params[f"beta{k}"]
-            _, bn = batchnorm_forward(Z, gamma, beta)
-            add(f"mu[{k}]", "computed", bn.mu, "mini-batch mean, one per unit")
-            add(f"sigma^2[{k}]", "computed", bn.var, "mini-batch variance, per unit")
-            add(f"Z_norm[{k}]", "computed", bn.Z_norm, "(Z - mu) / sqrt(sigma^2 + eps)")
-            add(f"gamma[{k}]", "parameter", gamma, "learned scale, one per unit")
-            add(f"beta[{k}]", "parameter", beta, "learned shift, one per unit")
-            add(f"Z_tilde[{k}]", "computed", cache[f"Zt{k}"], "gamma * Z_norm + beta")
-            add(f"A[{k}]", "computed", cache[f"A{k}"], f"g(Z_tilde[{k}])")
-        else:
-            out = "softmax(Z)" if k == n_layers else f"g(Z[{k}])"
-            add(f"A[{k}]", "computed", cache[f"A{k}"], out)
-    return rows
-
-
-def parameter_rows(net) -> list[dict]:
-    """One row per layer: the shapes of its parameters (``"-"`` when absent).
-
-    Parameters
-    ----------
-    net : a :class:`bnutils.network.Network`.
-
-    Returns
-    -------
-    rows : dicts with keys ``"layer"``, ``"W"``, ``"b"``, ``"gamma"``,
-        ``"beta"`` (shape strings or ``"-"``) and ``"count"`` (the number of
-        learned numbers of the layer).
-    """
-    params = net.params
-    n_layers = sum(1 for key in params if key.startswith("W"))
-    rows = []
-    for layer in range(1, n_layers + 1):
-        row: dict = {"layer": layer}
-        count = 0
-        for name in ("W", "b", "gamma", "beta"):
-            arr = params.get(f"{name}{layer}")
-            row[name] = "-" if arr is None else _shape(arr)
-            count += 0 if arr is None else int(np.size(arr))
-        row["count"] = count
-        rows.append(row)
-    return rows
 
 
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -208,100 +95,6 @@ def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
             "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
         )
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------
-# A bias before Batch Norm is useless
-# ----------------------------------------------------------------------------
-
-
-def _bn_layer_setup(seed: int, n_in: int, n_units: int, m: int):
-    rng = np.random.default_rng(seed)
-    A_prev = rng.normal(size=(n_in, m))
-    W = rng.normal(scale=1.0, size=(n_units, n_in))
-    gamma = rng.uniform(0.5, 2.0, size=(n_units, 1))
-    beta = rng.normal(size=(n_units, 1))
-    return rng, A_prev, W, gamma, beta
-
-
-def bias_invariance(
-    seed: int = 0,
-    n_in: int = 2,
-    n_units: int = 5,
-    m: int = 6,
-    n_trials: int = 5,
-    b_scale: float = 10.0,
-) -> dict:
-    """Compare ``BN(W A + b)`` with ``BN(W A)`` for several random biases ``b``.
-
-    Parameters
-    ----------
-    seed : seeds every array.
-    n_in, n_units, m : A_prev has shape (n_in, m), W (n_units, n_in), b
-        (n_units, 1).
-    n_trials : how many random biases, each ``N(0, b_scale^2)`` per unit.
-
-    Returns
-    -------
-    dict with ``"b"`` (n_trials, n_units) the biases tried, ``"max_abs_diff"``
-    (n_trials,) ``max |BN(W A + b) - BN(W A)|`` for each, ``"Z_tilde"`` (n_units,
-    m) the output without bias, and ``"mu_shift"`` (n_trials, n_units): how
-    much each bias moved the mini-batch mean (exactly ``b``).
-    """
-    if n_trials < 1 or m < 2:
-        raise ValueError("need n_trials >= 1 and a mini-batch of m >= 2 examples.")
-    rng, A_prev, W, gamma, beta = _bn_layer_setup(seed, n_in, n_units, m)
-    Z = W @ A_prev
-    Z_tilde, cache0 = batchnorm_forward(Z, gamma, beta)
-    bs = rng.normal(scale=b_scale, size=(n_trials, n_units))
-    # All trials at once: stack them along the examples axis, one block per trial,
-    # and normalize each block with its own statistics.
-    Zb = Z[None, :, :] + bs[:, :, None]  # (n_trials, n_units, m)
-    mu = Zb.mean(axis=2, keepdims=True)
-    var = ((Zb - mu) ** 2).mean(axis=2, keepdims=True)
-    Zt_b = gamma[None] * (Zb - mu) / np.sqrt(var + cache0.eps) + beta[None]
-    diffs = np.abs(Zt_b - Z_tilde[None]).max(axis=(1, 2))
-    return {
-        "b": bs,
-        "max_abs_diff": diffs,
-        "Z_tilde": Z_tilde,
-        "mu_shift": mu[:, :, 0] - cache0.mu[:, 0][None, :],
-    }
-
-
-def bias_gradient(seed: int = 0, n_in: int = 2, n_units: int = 5, m: int = 6) -> dict:
-    """The gradient that a bias before Batch Norm receives.
-
-    With ``Z = W A_prev + b`` and ``Z_tilde = BN(Z)``, the chain rule gives
-    ``dL/db = sum over examples of dZ``. A random upstream gradient ``dZ_tilde``
-    (whatever the layers above hand back) is pushed through
-    :func:`bnutils.layers.batchnorm_backward`.
-
-    Returns
-    -------
-    dict with ``"dZ_tilde"`` (n_units, m), ``"dZ"`` (n_units, m), ``"db"``
-    (n_units, 1) = ``dZ.sum(axis=1, keepdims=True)``, ``"dZ_scale"`` (a float:
-    the typical size ``max |dZ|`` to compare ``db`` with) and ``"dW"`` (n_units,
-    n_in), which is not zero; also the inputs ``"A_prev"`` (n_in, m), ``"W"``,
-    ``"b"``, ``"gamma"`` and ``"beta"``.
-    """
-    rng, A_prev, W, gamma, beta = _bn_layer_setup(seed, n_in, n_units, m)
-    b = rng.normal(size=(n_units, 1))
-    _, cache = batchnorm_forward(W @ A_prev + b, gamma, beta)
-    dZ_tilde = rng.normal(size=(n_units, m))
-    dZ, _, _ = batchnorm_backward(dZ_tilde, cache)
-    return {
-        "dZ_tilde": dZ_tilde,
-        "dZ": dZ,
-        "db": dZ.sum(axis=1, keepdims=True),
-        "dZ_scale": float(np.abs(dZ).max()),
-        "dW": dZ @ A_prev.T,
-        "A_prev": A_prev,
-        "W": W,
-        "b": b,
-        "gamma": gamma,
-        "beta": beta,
-    }
 
 
 # ----------------------------------------------------------------------------
@@ -348,7 +141,7 @@ def draw_bn_graph(ax=None):
     Boxes: ``Z -> mu, sigma^2 -> Z_norm -> Z_tilde`` with the learned ``gamma``
     and ``beta`` feeding ``Z_tilde``; each box shows its shape (blue: arrays of
     shape (n_l, m); yellow: mini-batch statistics; green: learned parameters).
-    Forward arrows are black; the orange numbers give the order in which the
+    Forward arrows are black; the vermillion numbers give the order in which the
     backward pass computes the gradients.
 
     Returns a dict ``{"boxes": {node: FancyBboxPatch}, "arrows": [FancyArrowPatch],
@@ -428,280 +221,9 @@ def draw_bn_graph(ax=None):
     ax.axis("off")
     ax.set_title(
         "Computation graph of one Batch Norm layer (training mode)\n"
-        "forward: black arrows, left to right; backward: orange steps 1-6"
+        "forward: black arrows, left to right; backward: vermillion steps 1-6"
     )
     return {"boxes": boxes, "arrows": arrows, "texts": texts}
-
-
-def staged_backward(dZ_tilde, cache: BNCache) -> dict:
-    """The backward pass of Batch Norm one node of the graph at a time.
-
-    Parameters
-    ----------
-    dZ_tilde : upstream gradient dL/dZ_tilde, shape (n_l, m).
-    cache : the :class:`bnutils.layers.BNCache` of the forward pass.
-
-    Returns
-    -------
-    dict, in the order the stages are computed (sums are over the examples,
-    ``axis=1``; ``m`` is the number of examples):
-
-    * ``"dbeta"`` (n_l, 1) = sum(dZ_tilde)
-    * ``"dgamma"`` (n_l, 1) = sum(dZ_tilde * Z_norm)
-    * ``"dZ_norm"`` (n_l, m) = dZ_tilde * gamma
-    * ``"dvar"`` (n_l, 1) = sum(dZ_norm * (Z - mu)) * (-1/2) (sigma^2 + eps)^(-3/2)
-    * ``"dmu"`` (n_l, 1) = -sum(dZ_norm) / sqrt(sigma^2 + eps)
-      + dvar * mean(-2 (Z - mu))  (the second term is zero)
-    * ``"dZ"`` (n_l, m) = dZ_norm / sqrt(sigma^2 + eps) + dvar * 2 (Z - mu) / m
-      + dmu / m
-    """
-    if not isinstance(cache, BNCache):
-        raise ValueError("cache must be the BNCache returned by batchnorm_forward.")
-    dZ_tilde = np.asarray(dZ_tilde, dtype=np.float64)
-    if dZ_tilde.shape != cache.Z_norm.shape:
-        raise ValueError(
-            f"dZ_tilde must have the shape of Z_tilde {cache.Z_norm.shape}; "
-            f"got {dZ_tilde.shape}."
-        )
-    m = dZ_tilde.shape[1]
-    Zc, inv_std = cache.Z_centered, cache.inv_std
-    dbeta = dZ_tilde.sum(axis=1, keepdims=True)
-    dgamma = np.sum(dZ_tilde * cache.Z_norm, axis=1, keepdims=True)
-    dZ_norm = dZ_tilde * cache.gamma
-    # Z_norm = Zc * (var + eps)^(-1/2): d/dvar = Zc * (-1/2) (var + eps)^(-3/2)
-    dvar = np.sum(dZ_norm * Zc, axis=1, keepdims=True) * (-0.5) * inv_std**3
-    # mu enters Z_norm directly and through var = mean((Z - mu)^2).
-    dmu = -np.sum(dZ_norm, axis=1, keepdims=True) * inv_std + dvar * np.mean(
-        -2.0 * Zc, axis=1, keepdims=True
-    )
-    # Z enters Z_norm directly, var through (Z - mu)^2 / m, and mu through Z / m.
-    dZ = dZ_norm * inv_std + dvar * 2.0 * Zc / m + dmu / m
-    return {
-        "dbeta": dbeta,
-        "dgamma": dgamma,
-        "dZ_norm": dZ_norm,
-        "dvar": dvar,
-        "dmu": dmu,
-        "dZ": dZ,
-    }
-
-
-# ----------------------------------------------------------------------------
-# Scale invariance (Ioffe & Szegedy 2015, section 3.3)
-# ----------------------------------------------------------------------------
-
-
-@dataclass
-class ScaleResult:
-    """Batch Norm applied to ``W u`` and to ``(a W) u``, with gradients.
-
-    Shapes: ``W`` (n_units, n_in), the original weights; ``Z_tilde_W``,
-    ``Z_tilde_aW`` (n_units, m); ``dW`` = dL/dW at W and ``daW`` = dL/d(aW) at
-    aW, both (n_units, n_in); ``du_W``, ``du_aW`` = dL/du, (n_in, m), where u
-    (n_in, m) is the layer's input. ``std_Z_*`` is the spread of all the pre-BN
-    values, ``unit_var_*`` (n_units,) the mini-batch variance of each unit's
-    pre-BN values (what ``eps`` is added to), and ``loss_*`` the loss.
-    """
-
-    a: float
-    W: np.ndarray
-    Z_tilde_W: np.ndarray
-    Z_tilde_aW: np.ndarray
-    dW: np.ndarray
-    daW: np.ndarray
-    du_W: np.ndarray
-    du_aW: np.ndarray
-    std_Z_W: float
-    std_Z_aW: float
-    loss_W: float
-    loss_aW: float
-    unit_var_W: np.ndarray
-    unit_var_aW: np.ndarray
-
-    @property
-    def max_abs_diff(self) -> float:
-        """``max |BN(a W u) - BN(W u)|``."""
-        return float(np.abs(self.Z_tilde_aW - self.Z_tilde_W).max())
-
-    @property
-    def grad_ratio(self) -> float:
-        """``||dL/d(aW)|| / ||dL/dW||`` (Frobenius norms); ``1/a`` in theory."""
-        return float(np.linalg.norm(self.daW) / np.linalg.norm(self.dW))
-
-    def summary(self) -> dict:
-        """The numbers of the notebook's table, formatted: ``"a"``, ``"max |BN(aWu)
-        - BN(Wu)|"``, ``"||dL/d(aW)|| / ||dL/dW||"``, ``"ratio x a"`` and
-        ``"relative step"``."""
-        return {
-            "a": f"{self.a:g}",
-            "max |BN(aWu) - BN(Wu)|": f"{self.max_abs_diff:.1e}",
-            "||dL/d(aW)|| / ||dL/dW||": f"{self.grad_ratio:.4e}",
-            "ratio x a": f"{self.grad_ratio * self.a:.6f}",
-            "relative step": f"{self.relative_step:.2e}",
-        }
-
-    @property
-    def relative_step(self) -> float:
-        """``||dL/d(aW)|| / ||aW||``: the relative size of a gradient step on the
-        scaled weights per unit of learning rate (``1/a^2`` times that at a = 1)."""
-        return float(np.linalg.norm(self.daW) / (self.a * np.linalg.norm(self.W)))
-
-
-class _ScaleSetup:
-    """A Batch Norm layer between fixed inputs and a small fixed loss.
-
-    ``u`` (n_in, m) -> ``Z = W u`` -> BN -> ``A = tanh(Z_tilde)`` -> loss
-    ``0.5/m * ||V A - T||^2`` with fixed ``V`` (n_out, n_units) and targets
-    ``T`` (n_out, m).
-    """
-
-    def __init__(self, seed=0, n_in=3, n_units=4, n_out=3, m=16, eps=1e-5):
-        rng = np.random.default_rng(seed)
-        self.u = rng.normal(size=(n_in, m))
-        self.W = rng.normal(scale=4.0, size=(n_units, n_in))
-        self.gamma = rng.uniform(0.5, 1.5, size=(n_units, 1))
-        self.beta = rng.normal(scale=0.3, size=(n_units, 1))
-        self.V = rng.normal(size=(n_out, n_units))
-        self.T = rng.normal(size=(n_out, m))
-        self.eps = float(eps)
-
-    def run(self, W):
-        """Loss, Z_tilde, dL/dW, dL/du, std(Z) and the per-unit variances
-        (n_units,) of Z for weights ``W``."""
-        m = self.u.shape[1]
-        Z = W @ self.u
-        Zt, cache = batchnorm_forward(Z, self.gamma, self.beta, self.eps)
-        A = np.tanh(Zt)
-        R = self.V @ A - self.T
-        loss = 0.5 * float(np.sum(R**2)) / m
-        dA = self.V.T @ R / m
-        dZt = dA * (1.0 - A**2)
-        dZ, _, _ = batchnorm_backward(dZt, cache)
-        return loss, Zt, dZ @ self.u.T, W.T @ dZ, float(Z.std()), cache.var[:, 0]
-
-
-def scale_invariance(
-    a: float, seed: int = 0, eps: float = 1e-5, m: int = 16
-) -> ScaleResult:
-    """Batch Norm of ``W u`` and of ``(a W) u`` for a scalar ``a > 0``.
-
-    A layer ``Z = W u`` (u: (3, m), W: (4, 3)) is followed by Batch Norm, tanh
-    and a fixed squared-error loss. ``BN((a W) u) = BN(W u)`` and
-    ``dL/d(aW) = dL/dW / a`` hold exactly when ``eps = 0``; with ``eps > 0`` they
-    hold as long as ``a^2 * var(W u)`` is large next to ``eps``.
-    """
-    a = float(a)
-    if not (a > 0 and np.isfinite(a)):
-        raise ValueError(f"a must be a positive finite number; got {a}.")
-    s = _ScaleSetup(seed=seed, m=m, eps=eps)
-    loss_W, Zt_W, dW, du_W, std_W, var_W = s.run(s.W)
-    loss_aW, Zt_aW, daW, du_aW, std_aW, var_aW = s.run(a * s.W)
-    return ScaleResult(
-        a,
-        s.W.copy(),
-        Zt_W,
-        Zt_aW,
-        dW,
-        daW,
-        du_W,
-        du_aW,
-        std_W,
-        std_aW,
-        loss_W,
-        loss_aW,
-        var_W,
-        var_aW,
-    )
-
-
-#: The scale panel's readout warns about eps once eps reaches this fraction of
-#: the pre-BN variance (the outputs then move by about 1e-3 or more).
-EPS_NOTICEABLE = 1e-3
-
-
-def scale_invariance_panel(seed: int = 0, eps: float = 1e-5) -> Panel:
-    """A slider over the weight scale ``a`` (0.01 to 100, log scale).
-
-    Left: every entry of ``BN((a W) u)`` against the same entry of ``BN(W u)``
-    (on the diagonal = unchanged). Right: the gradient norms ``||dL/d(aW)||``
-    and ``||dL/du||`` against ``a`` on log-log axes, with the ``1/a`` reference
-    line; the markers follow the slider. The readout gives the numbers, and
-    says when ``eps`` is at least :data:`EPS_NOTICEABLE` of the smallest
-    per-unit pre-BN variance ``a^2 var(W u)`` (the invariance is then visibly
-    approximate).
-    """
-    s = _ScaleSetup(seed=seed, eps=eps)
-    _, Zt_W, dW, du_W, _, _ = s.run(s.W)
-    grid = np.logspace(-2, 2, 41)
-    norms_W, norms_u = [], []
-    for a in grid:  # 41 tiny forward/backward passes, precomputed once
-        _, _, daW, du_aW, _, _ = s.run(a * s.W)
-        norms_W.append(np.linalg.norm(daW))
-        norms_u.append(np.linalg.norm(du_aW))
-    g0 = np.linalg.norm(dW)
-
-    fig, (ax_out, ax_g) = panel_figure(1, 2, figsize=(9.0, 3.5))
-    lim = float(np.abs(Zt_W).max()) * 1.15
-    ax_out.plot(
-        [-lim, lim], [-lim, lim], color="0.6", lw=1, ls="--", label="unchanged (y = x)"
-    )
-    pts = ax_out.scatter(
-        Zt_W.ravel(), Zt_W.ravel(), s=18, color=BN_COLOR, label="entries of BN(a W u)"
-    )
-    ax_out.set_xlim(-lim, lim)
-    ax_out.set_ylim(-lim, lim)
-    ax_out.set_xlabel(r"BN(W u): $\tilde Z$ with the original weights")
-    ax_out.set_ylabel(r"BN(a W u): $\tilde Z$ with scaled weights")
-    ax_out.set_title("Outputs: unchanged by the scale a")
-    ax_out.legend(loc="upper left")
-
-    ax_g.loglog(grid, norms_W, color=BN_COLOR, lw=2, label=r"$\|dL/d(aW)\|$")
-    ax_g.loglog(  # drawn on top: the blue curve lies exactly under it
-        grid,
-        g0 / grid,
-        color=OKABE_ITO["black"],
-        lw=1.2,
-        ls=(0, (4, 3)),
-        zorder=3,
-        label=r"$\|dL/dW\| / a$",
-    )
-    ax_g.loglog(grid, norms_u, color=OKABE_ITO["green"], lw=2, label=r"$\|dL/du\|$")
-    (mark_W,) = ax_g.plot(
-        [1.0], [g0], "o", color=PLAIN_COLOR, ms=8, zorder=4, label="current a"
-    )
-    (mark_u,) = ax_g.plot(
-        [1.0], [np.linalg.norm(du_W)], "o", color=PLAIN_COLOR, ms=8, zorder=4
-    )
-    ax_g.set_xlabel("weight scale a (log scale)")
-    ax_g.set_ylabel("gradient norm (log scale)")
-    ax_g.set_title("Gradients: w.r.t. aW shrink as 1/a")
-    ax_g.legend(loc="lower left")
-
-    def update(a):
-        r = scale_invariance(a, seed=seed, eps=eps)
-        pts.set_offsets(np.column_stack([r.Z_tilde_W.ravel(), r.Z_tilde_aW.ravel()]))
-        mark_W.set_data([a], [np.linalg.norm(r.daW)])
-        mark_u.set_data([a], [np.linalg.norm(r.du_aW)])
-        var_min, var_max = float(r.unit_var_aW.min()), float(r.unit_var_aW.max())
-        note = ""
-        if eps >= EPS_NOTICEABLE * var_min:
-            note = (
-                f" &mdash; eps = {eps:g} is {eps / var_min:.1%} of the smallest "
-                "variance: no longer negligible"
-            )
-        return (
-            f"a = {a:.3g}: per-unit variances of aWu (before BN) {var_min:.2g} to "
-            f"{var_max:.2g}{note}<br>max |BN(aWu) &minus; BN(Wu)| = "
-            f"{r.max_abs_diff:.1e}; "
-            f"||dL/d(aW)|| / ||dL/dW|| = {r.grad_ratio:.4g}, 1/a = {1 / a:.4g} "
-            f"(ratio &times; a = {r.grad_ratio * a:.6f}); ||dL/du|| = "
-            f"{np.linalg.norm(r.du_aW):.4g} (was {np.linalg.norm(r.du_W):.4g})"
-        )
-
-    controls = {"a": log_slider("weight scale a (log scale)", 1.0, -2.0, 2.0)}
-    panel = Panel(controls, fig, update, title="Scale invariance: BN(a W u) = BN(W u)")
-    panel.artists = {"outputs": pts, "grad_W": mark_W, "grad_u": mark_u}
-    return panel
 
 
 # ----------------------------------------------------------------------------
@@ -714,21 +236,25 @@ def _default(cls, name: str) -> float:
 
 
 def beta_table() -> list[dict]:
-    """Every "beta" of the course side by side, with the package's names.
+    """Every "beta" of the course and of the frameworks, side by side.
 
-    The default values are read from the signatures of the package's classes
+    The package's defaults are read from the signatures of its classes
     (:class:`bnutils.optim.Momentum`, ``RMSprop``, ``Adam``,
     :class:`bnutils.layers.BatchNorm`), so the table cannot drift from the code.
+    The last two rows are the frameworks' own names for the running-average
+    weight (PyTorch ``BatchNorm1d(momentum=0.1)``, Keras
+    ``BatchNormalization(momentum=0.99)``), which point in opposite directions.
 
     Returns
     -------
     rows : list of dicts with keys ``"beta"`` (what the course calls it),
-        ``"name"`` (the package's name), ``"role"``, ``"value"``, ``"shape"`` and
-        ``"learned"``.
+        ``"name"`` (the package's or framework's name), ``"role"``,
+        ``"value"``, ``"shape"`` and ``"learned"``.
     """
     from bnutils.optim import Adam, Momentum, RMSprop
 
     ema = _default(BatchNorm, "ema_beta")
+    hyper = "no: a hyperparameter"
     return [
         {
             "beta": "Batch Norm shift beta[l]",
@@ -744,7 +270,7 @@ def beta_table() -> list[dict]:
             "role": "v = beta * v + (1 - beta) * dW: weight of the old velocity",
             "value": f"{_default(Momentum, 'momentum_beta'):g}",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
         },
         {
             "beta": "RMSprop beta (beta2 in the course)",
@@ -752,7 +278,7 @@ def beta_table() -> list[dict]:
             "role": "s = beta * s + (1 - beta) * dW**2: weight of the old mean square",
             "value": f"{_default(RMSprop, 'rms_beta'):g}",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
         },
         {
             "beta": "Adam beta1",
@@ -760,7 +286,7 @@ def beta_table() -> list[dict]:
             "role": "first-moment (momentum) average of dW",
             "value": f"{_default(Adam, 'beta1'):g}",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
         },
         {
             "beta": "Adam beta2",
@@ -768,7 +294,7 @@ def beta_table() -> list[dict]:
             "role": "second-moment (RMSprop) average of dW**2",
             "value": f"{_default(Adam, 'beta2'):g}",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
         },
         {
             "beta": "beta of the running statistics (test time)",
@@ -776,22 +302,32 @@ def beta_table() -> list[dict]:
             "role": "running = beta * running + (1 - beta) * batch mu or sigma^2",
             "value": f"{ema:g}",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
         },
         {
-            "beta": "PyTorch BatchNorm1d momentum",
-            "name": "(PyTorch) momentum = 1 - ema_beta",
-            "role": "running = (1 - p) * running + p * batch stat: weights swapped",
-            "value": f"{1 - ema:.1f} (= 1 - {ema:g})",
+            "beta": "the same weight in PyTorch",
+            "name": "BatchNorm1d(momentum=...) = 1 - ema_beta",
+            "role": "running = (1 - p) * running + p * batch stat: the weight of the "
+            "NEW value",
+            "value": "0.1 (ema_beta 0.9)",
             "shape": "scalar",
-            "learned": "no: a hyperparameter",
+            "learned": hyper,
+        },
+        {
+            "beta": "the same weight in Keras",
+            "name": "BatchNormalization(momentum=...) = ema_beta",
+            "role": "running = mom * running + (1 - mom) * batch stat: the weight of "
+            "the OLD value",
+            "value": "0.99 (ema_beta 0.99)",
+            "shape": "scalar",
+            "learned": hyper,
         },
     ]
 
 
 _BETA_HEADERS = {
     "beta": "the course's beta",
-    "name": "name in bnutils",
+    "name": "name in bnutils or the framework",
     "role": "what it does",
     "value": "default",
     "shape": "shape",
@@ -822,56 +358,27 @@ def beta_table_html(rows: list[dict] | None = None) -> str:
     )
 
 
-def beta_keyword_errors(lr: float = 0.01) -> dict:
-    """What each optimizer says when it is given the ambiguous keyword ``beta=``.
-
-    Returns ``{optimizer name: "ExceptionName: message"}`` for ``"gd"``,
-    ``"momentum"``, ``"rmsprop"`` and ``"adam"`` (built with
-    :func:`bnutils.optim.make_optimizer`). An optimizer that accepted ``beta``
-    would be a bug; it is reported as ``"accepted (no error)"``.
-    """
-    from bnutils.optim import make_optimizer
-
-    out = {}
-    for name in ("gd", "momentum", "rmsprop", "adam"):
-        try:
-            make_optimizer(name, lr, beta=0.9)
-        except (TypeError, ValueError) as exc:
-            out[name] = f"{type(exc).__name__}: {exc}"
-        else:
-            out[name] = "accepted (no error)"
-    return out
-
-
 # ----------------------------------------------------------------------------
-# gamma and beta trained by GD, momentum, RMSprop and Adam
+# The payoff: the same deep network with and without Batch Norm
 # ----------------------------------------------------------------------------
 
-#: The optimizers of the comparison, in display order.
-OPTIMIZER_NAMES = ("gd", "momentum", "rmsprop", "adam")
-OPTIMIZER_LABELS = {
-    "gd": "GD",
-    "momentum": "Momentum",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-}
-#: A learning rate that works for each on the spiral task (found by a small sweep).
-DEFAULT_LR = {"gd": 0.5, "momentum": 0.5, "rmsprop": 0.003, "adam": 0.01}
-OPTIMIZER_COLORS = {
-    "gd": OKABE_ITO["black"],
-    "momentum": OKABE_ITO["orange"],
-    "rmsprop": OKABE_ITO["green"],
-    "adam": OKABE_ITO["purple"],
-}
-#: The network of the comparison: 2 inputs -> 32 -> 32 (tanh, Batch Norm) -> 3 classes.
-TASK_LAYERS = (2, 32, 32, 3)
+#: The payoff's network: 2 inputs -> six tanh hidden layers of 16 units -> 3 classes.
+PAYOFF_LAYERS = (2, 16, 16, 16, 16, 16, 16, 3)
+#: The learning rates and initial weight scales of :func:`robustness_panel`.
+LR_CHOICES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+SCALE_CHOICES = (0.1, 0.3, 1.0, 3.0)
+
+#: A tanh output with ``|a|`` above this counts as saturated (as in notebook 07).
+SATURATION_EDGE = 0.97
+
+_sum = np.add.reduce  # sums without the Python overhead of ndarray.sum
 
 
 def spiral_task(seed: int = 0, m: int = 600):
     """Three interleaved spirals (:func:`bnutils.data.spirals`, noise 0.2).
 
-    Returns ``(X_train, y_train, X_test, y_test)``: X of shape (2, m), y int
-    of shape (m,); the test set uses the seed ``seed + 1``.
+    Returns ``(X_train, y_train, X_test, y_test)``: X of shape (2, m), y int of
+    shape (m,); the test set is drawn with the seed ``seed + 1``.
     """
     from bnutils.data import spirals
 
@@ -880,325 +387,829 @@ def spiral_task(seed: int = 0, m: int = 600):
     return X, y, Xt, yt
 
 
-@dataclass
-class OptimizerRun:
-    """One training run of the Batch Norm network of :data:`TASK_LAYERS`.
+@dataclass(eq=False)
+class Runs:
+    """K copies of one network trained together by :func:`train_networks`.
 
-    ``gamma`` and ``beta`` map each hidden layer l to the trained array of
-    shape (n_l, 1); they start at 1 and 0. ``history`` is the
-    :class:`bnutils.train.History` of the run; ``test_acc`` the final test
-    accuracy and ``final_loss`` the loss on the whole training set after
-    training (inference mode, running statistics).
+    Copy ``k`` has its own learning rate ``lr[k]``, initial weight scale
+    ``scale[k]`` and seed ``seed[k]``; every copy sees the same mini-batches.
+
+    Attributes (K copies, ``n_rec`` records at the steps ``step``)
+    ----------------------------------------------------------------
+    batchnorm : whether the hidden layers have Batch Norm.
+    layer_sizes : ``(n_0, n_1, ..., n_L)``.
+    lr, scale, seed : (K,).
+    step : (n_rec,) the steps of the records: 0 (before training), every
+        ``eval_every`` steps, and the last step.
+    train_loss : (n_rec, K) mean cross-entropy on the whole training set.
+    train_acc, test_acc : (n_rec, K) accuracy on the training and test sets.
+    batch_loss : (steps, K) the loss of each mini-batch, as the step saw it.
+    w_norm : (n_rec, L, K) the Frobenius norm ``||W[l]||`` of each layer.
+    saturation : (n_rec, L-1, K) the share of each hidden layer's tanh outputs
+        on the training set with ``|a| > 0.97`` (the flat tails, where the slope
+        ``1 - a^2`` is below 0.06 and little gradient passes).
+    diverged_at : (K,) the step at which a copy's loss or parameters stopped
+        being finite numbers, -1 if never. Its records are NaN from then on.
+    gamma, beta : for Batch Norm, one array (K, n_l) per hidden layer: the
+        values after training (they start at 1 and 0).
+    seconds : wall time of the training.
+
+    How the records measure a Batch Norm network: each layer is normalized
+    with the mean and variance of the whole training set (600 examples) at
+    that moment, for the training loss and for the test accuracy alike. That
+    is a fixed, full-batch version of what a training step does; the running
+    averages a framework keeps for test time are notebook 06's topic.
     """
 
-    name: str
-    lr: float
-    history: object
-    gamma: dict
-    beta: dict
-    test_acc: float
-    final_loss: float
+    batchnorm: bool
+    layer_sizes: tuple
+    lr: np.ndarray
+    scale: np.ndarray
+    seed: np.ndarray
+    step: np.ndarray
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    batch_loss: np.ndarray
+    w_norm: np.ndarray
+    saturation: np.ndarray
+    diverged_at: np.ndarray
+    gamma: list = field(default_factory=list)
+    beta: list = field(default_factory=list)
+    seconds: float = float("nan")
 
     @property
-    def label(self) -> str:
-        return OPTIMIZER_LABELS[self.name]
+    def K(self) -> int:
+        """Number of copies."""
+        return int(self.lr.shape[0])
 
-    def values(self, which: str) -> np.ndarray:
-        """All hidden units' ``"gamma"`` or ``"beta"`` values, shape (n_units,)."""
-        d = self.gamma if which == "gamma" else self.beta
-        return np.concatenate([d[layer].ravel() for layer in sorted(d)])
+    @property
+    def diverged(self) -> np.ndarray:
+        """(K,) bool: which copies diverged."""
+        return self.diverged_at >= 0
 
-    def curve(self, window: int = 20) -> tuple[np.ndarray, np.ndarray]:
-        """The training loss smoothed over mini-batches.
+    def subset(self, idx) -> Runs:
+        """The copies ``idx`` (indices or a boolean mask) as a new :class:`Runs`."""
+        idx = np.arange(self.K)[idx]
+        return Runs(
+            self.batchnorm,
+            self.layer_sizes,
+            self.lr[idx],
+            self.scale[idx],
+            self.seed[idx],
+            self.step,
+            self.train_loss[:, idx],
+            self.train_acc[:, idx],
+            self.test_acc[:, idx],
+            self.batch_loss[:, idx],
+            self.w_norm[:, :, idx],
+            self.saturation[:, :, idx],
+            self.diverged_at[idx],
+            [g[idx] for g in self.gamma],
+            [b[idx] for b in self.beta],
+            self.seconds,
+        )
 
-        Returns ``(step, loss)``, 1-D arrays over the steps 1, 2, ... run:
-        ``loss[i]`` is the mean mini-batch loss of the last ``window`` steps up
-        to step ``i + 1`` (fewer at the start). A diverged run stops at its last
-        finite loss.
-        """
-        return self.history.smoothed_loss(window)
+
+class Pair(NamedTuple):
+    """The same setting trained without (``plain``) and with (``bn``) Batch Norm."""
+
+    plain: Runs
+    bn: Runs
 
 
-def _check_optimizer_name(name: str) -> str:
-    if name not in OPTIMIZER_NAMES:
-        raise ValueError(f"optimizer must be one of {OPTIMIZER_NAMES}; got {name!r}.")
-    return name
+def _check_positive(name: str, values) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must hold positive finite numbers; got {values!r}.")
+    return arr
 
 
-def train_bn_net(
-    name: str,
-    lr: float | None = None,
+def _check_count(name: str, value, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}; got {value}.")
+    return int(value)
+
+
+class _Stack:
+    """K copies of a tanh network as stacked arrays (bookkeeping for
+    :func:`train_networks`): ``W[l]`` has shape (K, n_l, n_{l-1}).
+
+    One step is the notebook's forward loop, the compact Batch Norm backward
+    pass and a gradient-descent update, with a leading copy axis on every
+    array; :func:`train_networks`'s tests check it against
+    :class:`bnutils.network.Network` trained by :func:`bnutils.train.train`.
+    """
+
+    def __init__(self, layer_sizes, batchnorm, lr, scale, seed, dtype, eps):
+        from bnutils.network import Network
+
+        K = lr.shape[0]
+        self.L = len(layer_sizes) - 1
+        self.bn = batchnorm
+        self.eps = dtype(eps)
+        Ws: list[list] = [[] for _ in range(self.L)]
+        nets: dict = {}
+        for s, a in zip(seed, scale, strict=True):
+            if s not in nets:  # the package's initialization, seeded as Network
+                nets[s] = Network(
+                    list(layer_sizes),
+                    activation="tanh",
+                    batchnorm=batchnorm,
+                    weight_scale="xavier",
+                    seed=int(s),
+                )
+            for layer, W in enumerate(Ws, start=1):
+                W.append(nets[s].params[f"W{layer}"] * a)
+        self.W = [np.stack(W).astype(dtype) for W in Ws]
+        self.lr = lr.astype(dtype).reshape(K, 1, 1)
+        n = layer_sizes
+        with_b = [self.L - 1] if batchnorm else range(self.L)
+        self.b = {i: np.zeros((K, n[i + 1], 1), dtype) for i in with_b}
+        hidden = range(self.L - 1) if batchnorm else ()
+        self.gamma = [np.ones((K, n[i + 1], 1), dtype) for i in hidden]
+        self.beta = [np.zeros((K, n[i + 1], 1), dtype) for i in hidden]
+
+    def forward(self, X, stats=None, keep=False):
+        """Logits (K, n_L, m) for inputs X (n_0, m); also the per-layer cache
+        (when ``keep``) and the Batch Norm statistics used (or ``stats``)."""
+        A = X
+        cache, used = [], []
+        for i in range(self.L):
+            Z = np.matmul(self.W[i], A)
+            if i == self.L - 1:
+                Z += self.b[i]
+                return Z, cache, used
+            Z_norm = inv_std = None
+            if self.bn:
+                if stats is None:
+                    mu = _sum(Z, axis=2, keepdims=True)
+                    mu *= 1.0 / Z.shape[2]
+                    Z -= mu
+                    var = _sum(Z * Z, axis=2, keepdims=True)
+                    var *= 1.0 / Z.shape[2]
+                else:
+                    mu, var = stats[i]
+                    Z -= mu
+                used.append((mu, var))
+                inv_std = var + self.eps
+                np.sqrt(inv_std, out=inv_std)
+                np.divide(1.0, inv_std, out=inv_std)
+                Z *= inv_std
+                Z_norm = Z
+                A = Z_norm * self.gamma[i]
+                A += self.beta[i]
+            else:
+                A = Z
+                A += self.b[i]
+            np.tanh(A, out=A)
+            if keep:
+                cache.append((Z_norm, inv_std, A))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def step(self, xb, yb) -> np.ndarray:
+        """One gradient-descent step on the batch (xb (n_0, B), yb (B,));
+        returns each copy's loss before the step, shape (K,)."""
+        B = yb.shape[0]
+        cols = np.arange(B)
+        logits, cache, _ = self.forward(xb, keep=True)
+        logits -= logits.max(axis=1, keepdims=True)
+        P = np.exp(logits)
+        total = _sum(P, axis=1, keepdims=True)
+        loss = _sum(np.log(total[:, 0, :]) - logits[:, yb, cols], axis=1) / B
+        P /= total
+        P[:, yb, cols] -= 1.0
+        P *= 1.0 / B
+        dZ = P  # dL/dZ[L]
+        for i in range(self.L - 1, -1, -1):
+            A_prev = cache[i - 1][2] if i > 0 else xb
+            dW = np.matmul(dZ, np.swapaxes(A_prev, 1, 2) if i > 0 else xb.T)
+            if i in self.b:
+                self.b[i] -= self.lr * _sum(dZ, axis=2, keepdims=True)
+            if i > 0:
+                Z_norm, inv_std, A = cache[i - 1]
+                dZt = np.matmul(np.swapaxes(self.W[i], 1, 2), dZ)
+                slope = A * A
+                np.subtract(1.0, slope, out=slope)
+                dZt *= slope  # through tanh: dL/dZ_tilde
+            dW *= self.lr
+            self.W[i] -= dW
+            if i > 0:
+                h = i - 1
+                if self.bn:  # the compact formula, common factor gamma*inv_std out
+                    m = dZt.shape[2]
+                    dbeta = _sum(dZt, axis=2, keepdims=True)
+                    dgamma = _sum(dZt * Z_norm, axis=2, keepdims=True)
+                    dZ = Z_norm * (dgamma * (1.0 / m))
+                    np.subtract(dZt, dZ, out=dZ)
+                    dZ -= dbeta * (1.0 / m)
+                    dZ *= self.gamma[h] * inv_std
+                    self.gamma[h] -= self.lr * dgamma
+                    self.beta[h] -= self.lr * dbeta
+                else:
+                    dZ = dZt
+        return loss
+
+    def stop(self, bad: np.ndarray) -> None:
+        """Freeze the copies ``bad`` (diverged): zero parameters, zero step."""
+        for p in [*self.W, *self.b.values(), *self.gamma, *self.beta]:
+            p[bad] = 0.0
+        self.lr[bad] = 0.0
+
+
+def train_networks(
+    batchnorm: bool,
+    lr,
+    scale=1.0,
+    seed=0,
+    *,
     steps: int = 300,
-    seed: int = 0,
     data=None,
-    callback=None,
-) -> OptimizerRun:
-    """Train the 2 -> 32 -> 32 -> 3 tanh Batch Norm network on the spirals.
+    layer_sizes=PAYOFF_LAYERS,
+    batch_size: int = 60,
+    eval_every: int = 20,
+    batch_seed: int = 0,
+    dtype=np.float32,
+    eps: float = 1e-5,
+    callback: Callable[[int, int], None] | None = None,
+) -> Runs:
+    """Train K copies of a tanh network with plain mini-batch gradient descent,
+    all at once as stacked arrays.
 
     Parameters
     ----------
-    name : ``"gd"``, ``"momentum"``, ``"rmsprop"`` or ``"adam"`` (the
-        optimizer's own decay rates at their defaults).
-    lr : learning rate; default :data:`DEFAULT_LR` of the optimizer.
-    steps : mini-batch steps (batch 60), recorded every 10 steps.
-    seed : seeds the weights, the data (when ``data`` is None) and the batches.
-    data : ``(X_train, y_train, X_test, y_test)``; default :func:`spiral_task`.
-    callback : ``callback(step, history)`` after each record (progress bars).
+    batchnorm : Batch Norm on every hidden layer (the output layer never has it;
+        with Batch Norm the hidden layers have no bias b, without it they do).
+    lr, scale, seed : numbers or sequences, broadcast against each other to K
+        copies. Copy k starts from the weights of
+        ``Network(layer_sizes, activation="tanh", batchnorm=batchnorm,
+        weight_scale="xavier", seed=seed[k])`` (``W[l] ~ N(0, 1/n_{l-1})``)
+        multiplied by ``scale[k]``, so a plain and a Batch Norm copy with the
+        same seed and scale start from the same W; b = 0, gamma = 1, beta = 0.
+        It is trained with learning rate ``lr[k]``.
+    steps : mini-batch steps.
+    data : ``(X_train, y_train, X_test, y_test)``, X of shape (n_0, m); default
+        :func:`spiral_task`.
+    layer_sizes : ``(n_0, ..., n_L)``; default :data:`PAYOFF_LAYERS`.
+    batch_size : examples per mini-batch. The batches are those of
+        :func:`bnutils.train.train` with ``seed=batch_seed`` (each epoch a new
+        permutation, the incomplete last batch dropped), the same for every copy.
+    eval_every : record every this many steps (and at step 0 and the end).
+    dtype : np.float32 (default, fast) or np.float64 (the tests compare it
+        with the package's Network step by step).
+    eps : Batch Norm's eps.
+    callback : ``callback(step, steps)`` after each recorded step (progress).
 
-    Every parameter (W, b of the output layer, gamma, beta) is trained by the
-    same optimizer; the same arguments give the same run, bit for bit.
+    Returns
+    -------
+    :class:`Runs`. A copy whose loss or parameters stop being finite is frozen
+    and marked in ``diverged_at``; the others go on unaffected.
     """
-    from bnutils.network import Network
-    from bnutils.optim import make_optimizer
-    from bnutils.train import train
+    if not isinstance(batchnorm, (bool, np.bool_)):
+        raise ValueError(f"batchnorm must be True or False; got {batchnorm!r}.")
+    lr = _check_positive("lr", lr)
+    scale = _check_positive("scale", scale)
+    seed_arr = np.asarray(seed).ravel()
+    if seed_arr.size == 0 or not np.issubdtype(seed_arr.dtype, np.integer):
+        raise ValueError(f"seed must hold non-negative integers; got {seed!r}.")
+    if np.any(seed_arr < 0):
+        raise ValueError(f"seed must hold non-negative integers; got {seed!r}.")
+    try:
+        lr, scale, seed_arr = (
+            np.array(a) for a in np.broadcast_arrays(lr, scale, seed_arr)
+        )
+    except ValueError:
+        raise ValueError(
+            "lr, scale and seed must have the same length (or length 1); got "
+            f"{lr.size}, {scale.size} and {seed_arr.size}."
+        ) from None
+    steps = _check_count("steps", steps, 1)
+    batch_size = _check_count("batch_size", batch_size, 2)
+    eval_every = _check_count("eval_every", eval_every, 1)
+    batch_seed = _check_count("batch_seed", batch_seed, 0)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be np.float32 or np.float64; got {dt}.")
+    X, y, Xt, yt = spiral_task() if data is None else data
+    layer_sizes = tuple(int(n) for n in layer_sizes)
+    if X.shape[0] != layer_sizes[0] or Xt.shape[0] != layer_sizes[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} rows but the input layer has {layer_sizes[0]} "
+            "units: X must have shape (n_0, m)."
+        )
+    m = X.shape[1]
+    if batch_size > m:
+        raise ValueError(f"batch_size = {batch_size} is larger than m = {m}.")
+    y, yt = np.asarray(y), np.asarray(yt)
+    if y.shape != (m,) or yt.shape != (Xt.shape[1],):
+        raise ValueError("y and y_test must be 1-D label arrays, one per column of X.")
 
-    name = _check_optimizer_name(name)
-    lr = DEFAULT_LR[name] if lr is None else float(lr)
-    X, y, Xt, yt = spiral_task(seed) if data is None else data
-    net = Network(
-        list(TASK_LAYERS),
-        activation="tanh",
-        batchnorm=True,
-        weight_scale="he",
-        seed=seed,
+    stack = _Stack(layer_sizes, bool(batchnorm), lr, scale, seed_arr, dt.type, eps)
+    K, L = lr.shape[0], stack.L
+    rec = np.unique(np.r_[0, np.arange(eval_every, steps + 1, eval_every), steps])
+    n_rec = rec.shape[0]
+
+    def nans(*shape):
+        return np.full(shape, np.nan)
+
+    out = Runs(
+        bool(batchnorm),
+        layer_sizes,
+        lr,
+        scale,
+        seed_arr,
+        rec,
+        nans(n_rec, K),
+        nans(n_rec, K),
+        nans(n_rec, K),
+        nans(steps, K),
+        nans(n_rec, L, K),
+        nans(n_rec, L - 1, K),
+        np.full(K, -1),
     )
-    hist = train(
-        net,
-        make_optimizer(name, lr),
-        X,
-        y,
-        Xt,
-        yt,
-        batch_size=60,
-        steps=int(steps),
-        eval_every=10,
-        seed=seed,
-        progress=False,
-        callback=callback,
-    )
-    gamma = {layer: net.params[f"gamma{layer}"].copy() for layer in net.bn_layers}
-    beta = {layer: net.params[f"beta{layer}"].copy() for layer in net.bn_layers}
-    acc = float(hist.test_acc[-1])
-    with np.errstate(all="ignore"):
-        final = net.loss(X, y) if not hist.diverged else float("nan")
-    return OptimizerRun(name, lr, hist, gamma, beta, acc, float(final))
+    X, Xt = X.astype(dt), Xt.astype(dt)
+    XT = np.ascontiguousarray(X.T)
+    alive = np.ones(K, dtype=bool)
+    cols = np.arange(m)
+
+    def record(r: int) -> None:
+        logits, cache, stats = stack.forward(X, keep=True)
+        for i, (_, _, A) in enumerate(cache):
+            out.saturation[r, i] = np.mean(np.abs(A) > SATURATION_EDGE, axis=(1, 2))
+        logits -= logits.max(axis=1, keepdims=True)
+        lse = np.log(_sum(np.exp(logits), axis=1))
+        out.train_loss[r] = _sum(lse - logits[:, y, cols], axis=1) / m
+        out.train_acc[r] = np.mean(logits.argmax(axis=1) == y, axis=1)
+        # Test examples normalized with the training set's statistics.
+        logits_t, _, _ = stack.forward(Xt, stats if batchnorm else None)
+        out.test_acc[r] = np.mean(logits_t.argmax(axis=1) == yt, axis=1)
+        for i, W in enumerate(stack.W):
+            W64 = W.astype(np.float64)  # no overflow of the squares in float32
+            out.w_norm[r, i] = np.sqrt(np.einsum("kij,kij->k", W64, W64))
+        for arr in (out.train_loss, out.train_acc, out.test_acc):
+            arr[r, ~alive] = np.nan
+        out.w_norm[r][:, ~alive] = np.nan
+        out.saturation[r][:, ~alive] = np.nan
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(batch_seed)
+    order = rng.permutation(m)
+    pos = 0
+    with limit_blas_threads(1), np.errstate(all="ignore"):
+        record(0)
+        r = 1
+        for s in range(1, steps + 1):
+            if pos + batch_size > m:
+                order = rng.permutation(m)
+                pos = 0
+            idx = order[pos : pos + batch_size]
+            pos += batch_size
+            loss = stack.step(XT[idx].T, y[idx])
+            out.batch_loss[s - 1] = np.where(alive, loss, np.nan)
+            bad = alive & ~np.isfinite(loss)
+            if s % 10 == 0 or s == steps or rec[min(r, n_rec - 1)] == s:
+                total = sum(np.einsum("kij->k", W) for W in stack.W)
+                bad |= alive & ~np.isfinite(total)
+            if bad.any():
+                out.diverged_at[bad] = s
+                alive &= ~bad
+                stack.stop(bad)
+            if r < n_rec and rec[r] == s:
+                record(r)
+                r += 1
+                if callback is not None:
+                    callback(s, steps)
+    out.seconds = time.perf_counter() - t0
+    if batchnorm:
+        out.gamma = [g[:, :, 0].astype(np.float64) for g in stack.gamma]
+        out.beta = [b[:, :, 0].astype(np.float64) for b in stack.beta]
+        for g, b in zip(out.gamma, out.beta, strict=True):
+            g[~alive] = np.nan
+            b[~alive] = np.nan
+    return out
 
 
-def train_optimizers(
-    steps: int = 300, seed: int = 0, lrs: dict | None = None, progress: bool = True
+def compare(
+    conditions: Sequence[tuple[float, float]],
+    seeds=(0, 1, 2, 3, 4),
+    *,
+    steps: int = 300,
+    data=None,
+    progress: bool = True,
+    callback: Callable[[int, int], None] | None = None,
+    **kwargs,
 ) -> dict:
-    """Train the same network once with each of GD, momentum, RMSprop and Adam.
+    """Every setting trained without and with Batch Norm, in two stacked runs.
 
-    Returns ``{name: OptimizerRun}`` in the order of :data:`OPTIMIZER_NAMES`.
-    ``lrs`` overrides :data:`DEFAULT_LR`. One progress bar covers the four runs
-    (inside a notebook).
+    Parameters
+    ----------
+    conditions : ``(lr, scale)`` pairs.
+    seeds : the seeds of every condition (a sequence), or a dict
+        ``{(lr, scale): seeds}`` for conditions with their own seeds.
+    steps, data : as in :func:`train_networks` (default data:
+        :func:`spiral_task`); further keywords go to it too.
+    progress : a progress bar (inside a notebook).
+    callback : ``callback(done, total)`` as the two runs progress.
+
+    Returns
+    -------
+    ``{(lr, scale): Pair(plain, bn)}``, each :class:`Runs` holding that
+    condition's seeds, in the order of ``conditions``.
     """
-    lrs = {**DEFAULT_LR, **(lrs or {})}
-    data = spiral_task(seed)
+    conditions = [(float(lr), float(sc)) for lr, sc in conditions]
+    if not conditions:
+        raise ValueError("give at least one (lr, scale) condition.")
+    per = {
+        c: list(seeds[c]) if isinstance(seeds, dict) else list(seeds)
+        for c in conditions
+    }
+    lr = np.concatenate([[c[0]] * len(per[c]) for c in conditions])
+    sc = np.concatenate([[c[1]] * len(per[c]) for c in conditions])
+    sd = np.concatenate([per[c] for c in conditions]).astype(int)
+    data = spiral_task() if data is None else data
     runs = {}
-    with Progress(
-        steps * len(OPTIMIZER_NAMES), "4 optimizers", enabled=progress
-    ) as bar:
-        for i, name in enumerate(OPTIMIZER_NAMES):
+    with Progress(2 * steps, "training", enabled=progress) as bar:
+        for j, bn in enumerate((False, True)):
 
-            def tick(step, _hist, i=i):
-                bar.update(i * steps + step)
+            def tick(done, total, j=j):
+                bar.update(j * steps + done)
+                if callback is not None:
+                    callback(j * steps + done, 2 * total)
 
-            runs[name] = train_bn_net(
-                name, lrs[name], steps=steps, seed=seed, data=data, callback=tick
+            runs[bn] = train_networks(
+                bn, lr, sc, sd, steps=steps, data=data, callback=tick, **kwargs
             )
-    return runs
+    out, start = {}, 0
+    for c in conditions:
+        idx = np.arange(start, start + len(per[c]))
+        start += len(per[c])
+        out[c] = Pair(runs[False].subset(idx), runs[True].subset(idx))
+    return out
 
 
-def optimizer_summary_rows(runs: dict) -> list[dict]:
-    """One row per run: final loss, test accuracy and how far gamma and beta
-    moved from their start (1 and 0).
+def _final(runs: Runs, name: str) -> np.ndarray:
+    return getattr(runs, name)[-1]
 
-    Returns dicts with keys ``"optimizer"``, ``"lr"``, ``"first batch loss"``,
-    ``"final loss"`` (whole training set), ``"test acc"``, ``"gamma range"``
-    (min..max over the 64 hidden units), ``"mean |gamma - 1|"`` and
-    ``"mean |beta|"`` (strings).
+
+def _span(values: np.ndarray, fmt: str) -> str:
+    """``mean (min..max)`` of the finite values, formatted; "-" if none."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return "-"
+    return f"{v.mean():{fmt}} ({v.min():{fmt}}..{v.max():{fmt}})"
+
+
+def summary_rows(results: dict) -> list[dict]:
+    """One row per setting and network: the final training loss and test
+    accuracy over the seeds (mean, min..max), and how many copies diverged.
+
+    ``results`` is the dict of :func:`compare`. Returns dicts with keys
+    ``"lr"``, ``"scale"``, ``"network"``, ``"seeds"``, ``"start loss"``,
+    ``"final loss (mean, min..max)"``, ``"test acc (mean, min..max)"`` and
+    ``"diverged"`` (strings, for :func:`format_table`). The loss is the
+    training loss of :class:`Runs` (all 600 training points), the quantity the
+    figures plot.
     """
     rows = []
-    for run in runs.values():
-        g, b = run.values("gamma"), run.values("beta")
-        _, loss = run.curve()
-        rows.append(
-            {
-                "optimizer": run.label,
-                "lr": f"{run.lr:g}",
-                "first batch loss": f"{loss[0]:.3f}",
-                "final loss": f"{run.final_loss:.3f}",
-                "test acc": f"{run.test_acc:.3f}",
-                "gamma range": f"{g.min():.2f} .. {g.max():.2f}",
-                "mean |gamma - 1|": f"{np.mean(np.abs(g - 1)):.3f}",
-                "mean |beta|": f"{np.mean(np.abs(b)):.3f}",
-            }
-        )
+    for (lr, sc), pair in results.items():
+        for label, r in (("without BN", pair.plain), ("with BN", pair.bn)):
+            rows.append(
+                {
+                    "lr": f"{lr:g}",
+                    "scale": f"{sc:g}",
+                    "network": label,
+                    "seeds": str(r.K),
+                    "start loss": f"{np.nanmean(r.train_loss[0]):.3f}",
+                    "final loss (mean, min..max)": _span(
+                        _final(r, "train_loss"), ".3f"
+                    ),
+                    "test acc (mean, min..max)": _span(_final(r, "test_acc"), ".0%"),
+                    "diverged": f"{int(r.diverged.sum())} of {r.K}",
+                }
+            )
     return rows
 
 
-def _strip(ax, runs: dict, which: str, start: float):
-    """Dots of every unit's gamma (or beta) per optimizer, jittered in x."""
-    rng = np.random.default_rng(0)
-    artists = []
-    for i, (name, run) in enumerate(runs.items()):
-        v = run.values(which)
-        x = i + rng.uniform(-0.18, 0.18, size=v.shape)
-        artists.append(ax.scatter(x, v, s=10, color=OPTIMIZER_COLORS[name], alpha=0.7))
-    ax.axhline(start, color="0.4", ls="--", lw=1, label=f"start ({which} = {start:g})")
-    ax.set_xticks(range(len(runs)), [r.label for r in runs.values()])
-    ax.set_xlabel("optimizer")
-    ax.legend(loc="best")
+# ----------------------------------------------------------------------------
+# Figures of the payoff
+# ----------------------------------------------------------------------------
+
+
+def _nan_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over the copies (axis 1), ignoring NaN (a diverged
+    copy's records), without numpy's warnings for an all-NaN record."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (
+            np.nanmean(values, axis=1),
+            np.nanmin(values, axis=1),
+            np.nanmax(values, axis=1),
+        )
+
+
+def _band(ax, step, values, color, label):
+    """Mean over the copies (line) and min..max (band), over finite values."""
+    mean, lo, hi = _nan_stats(values)
+    (line,) = ax.plot(step, mean, color=color, lw=2, label=label)
+    band = ax.fill_between(step, lo, hi, color=color, alpha=0.2, lw=0)
+    return line, band
+
+
+def _label(runs: Runs, name: str) -> str:
+    n_div = int(runs.diverged.sum())
+    extra = f", {n_div} diverged" if n_div else ""
+    return f"{name} ({runs.K} seeds: mean, min-max{extra})"
+
+
+def _draw_pair(ax_loss, ax_acc, pair: Pair) -> dict:
+    artists = {}
+    for key, runs, color, name in (
+        ("plain", pair.plain, PLAIN_COLOR, "without BN"),
+        ("bn", pair.bn, BN_COLOR, "with BN"),
+    ):
+        artists[f"{key}_loss"] = _band(
+            ax_loss, runs.step, runs.train_loss, color, _label(runs, name)
+        )
+        artists[f"{key}_acc"] = _band(
+            ax_acc, runs.step, runs.test_acc, color, _label(runs, name)
+        )
     return artists
 
 
-def plot_optimizer_comparison(runs: dict, axes=None) -> dict:
-    """Loss curves of the four runs and where gamma and beta ended up.
+#: Tick values of the log-scale loss axes, labelled as plain numbers (clearer for
+#: a learner than 10^-1, and cheaper to draw than numpy's minor log ticks).
+_LOSS_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def _log_loss_axis(ax) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(FixedLocator(_LOSS_TICKS))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+
+
+def _style_axes(ax_loss, ax_acc, title: str, chance: bool = True) -> None:
+    """Scales, labels, titles and legends of a loss and an accuracy axes; the
+    chance line is drawn unless ``chance`` is False (a panel draws it once)."""
+    _log_loss_axis(ax_loss)
+    ax_loss.set_xlabel("step (mini-batch of 60)")
+    ax_loss.set_ylabel("training loss (log scale)\nall 600 training points")
+    ax_loss.set_title(f"Training loss{title}")
+    ax_loss.legend(loc="lower left", fontsize=8)
+    if chance:
+        ax_acc.axhline(1 / 3, color="0.5", ls=":", lw=1, label="chance (1/3)")
+    ax_acc.set_ylim(0.0, 1.02)
+    ax_acc.set_xlabel("step (mini-batch of 60)")
+    ax_acc.set_ylabel("test accuracy (600 new points)")
+    ax_acc.set_title(f"Test accuracy{title}")
+    ax_acc.legend(loc="lower right", fontsize=8)
+
+
+def _setting(pair: Pair) -> str:
+    return f"lr {pair.bn.lr[0]:g}, weight scale {pair.bn.scale[0]:g}"
+
+
+def plot_comparison(pair: Pair, data=None, axes=None) -> dict:
+    """Training loss and test accuracy of one setting, without and with Batch
+    Norm: the mean over the seeds (line) and their min..max (band).
 
     Parameters
     ----------
-    runs : ``{name: OptimizerRun}`` from :func:`train_optimizers`.
-    axes : three Axes, or None for a new (10.5, 3.4) figure.
+    pair : a :class:`Pair` (one value of :func:`compare`'s dict).
+    data : ``(X_train, y_train, ...)``: also draw the training data in a first
+        panel (only when ``axes`` is None).
+    axes : two Axes (loss, accuracy), or None for a new figure.
 
-    Returns ``{"lines": {name: Line2D}, "gamma": [PathCollection],
-    "beta": [PathCollection]}``.
+    Returns a dict of the artists: ``"plain_loss"``, ``"bn_loss"``,
+    ``"plain_acc"``, ``"bn_acc"`` (each a (line, band) pair) and, with data,
+    ``"data"`` (the scatter collections).
     """
+    artists = {}
     if axes is None:
-        _, axes = subplots(1, 3, figsize=(10.5, 3.4))
-    ax_l, ax_g, ax_b = axes
-    lines = {}
-    for name, run in runs.items():
-        step, loss = run.curve()
-        (lines[name],) = ax_l.plot(
-            step,
-            loss,
-            color=OPTIMIZER_COLORS[name],
-            lw=2,
-            label=f"{run.label} (lr {run.lr:g})",
+        if data is not None:
+            _, (ax_d, ax_l, ax_a) = subplots(
+                1, 3, figsize=(12.0, 3.6), width_ratios=[0.8, 1, 1]
+            )
+            artists["data"] = _draw_spirals(ax_d, data[0], data[1])
+        else:
+            _, (ax_l, ax_a) = subplots(1, 2, figsize=(9.5, 3.6))
+    else:
+        ax_l, ax_a = axes
+    artists.update(_draw_pair(ax_l, ax_a, pair))
+    _style_axes(ax_l, ax_a, f" ({_setting(pair)})")
+    return artists
+
+
+_CLASS_COLORS = (OKABE_ITO["orange"], OKABE_ITO["sky_blue"], OKABE_ITO["green"])
+
+
+def _draw_spirals(ax, X, y):
+    out = []
+    for k in range(int(np.max(y)) + 1):
+        sel = y == k
+        out.append(
+            ax.scatter(
+                X[0, sel],
+                X[1, sel],
+                s=6,
+                color=_CLASS_COLORS[k % 3],
+                label=f"class {k}",
+            )
         )
-    ax_l.set_yscale("log")
-    ax_l.set_xlabel("step (mini-batch of 60)")
-    ax_l.set_ylabel("training loss (log scale)\n(mean of the last 20 batches)")
-    ax_l.set_title("Loss of the same BN network")
-    ax_l.legend(loc="upper right")
-    g = _strip(ax_g, runs, "gamma", 1.0)
-    ax_g.set_ylabel("gamma of each hidden unit")
-    ax_g.set_title("gamma after training (64 units)")
-    b = _strip(ax_b, runs, "beta", 0.0)
-    ax_b.set_ylabel("beta of each hidden unit")
-    ax_b.set_title("beta after training (64 units)")
-    return {"lines": lines, "gamma": g, "beta": b}
+    ax.set_aspect("equal")
+    ax.set_xlabel("feature x1")
+    ax.set_ylabel("feature x2")
+    ax.set_title("The task: 3 spirals (600 training points)")
+    ax.legend(loc="upper left", fontsize=7, markerscale=2)
+    return out
 
 
-def _limits(values, pad_frac=0.1, include=()):
-    v = np.concatenate([np.ravel(values), np.ravel(include)])
-    lo, hi = float(v.min()), float(v.max())
-    pad = max(hi - lo, 0.2) * pad_frac
-    return lo - pad, hi + pad
+def plot_weight_norms(pair: Pair, ax=None) -> dict:
+    """How ``||W[l]||`` of each hidden layer moves during training, relative to
+    its start, for the first copy of each network: Batch Norm solid, plain
+    dashed, one colour per layer.
+
+    Returns ``{"bn": [Line2D per layer], "plain": [Line2D per layer]}``.
+    """
+    if ax is None:
+        _, ax = subplots(figsize=(7.0, 3.6))
+    colors = [
+        OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "sky_blue", "black")
+    ]
+    lines: dict = {"bn": [], "plain": []}
+    for key, runs, ls in (("bn", pair.bn, "-"), ("plain", pair.plain, "--")):
+        L = runs.w_norm.shape[1]
+        for i in range(L - 1):
+            norm = runs.w_norm[:, i, 0]
+            (ln,) = ax.plot(
+                runs.step,
+                norm / norm[0],
+                ls=ls,
+                color=colors[i % len(colors)],
+                lw=1.6,
+                label=f"W[{i + 1}]" if key == "bn" else None,
+            )
+            lines[key].append(ln)
+    ax.plot([], [], color="0.3", ls="-", label="with BN")
+    ax.plot([], [], color="0.3", ls="--", label="without BN")
+    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.set_xlabel("step (mini-batch of 60)")
+    ax.set_ylabel("||W[l]|| / its starting value")
+    ax.set_title(
+        f"Hidden-layer ||W[l]||: {_setting(pair)}, seed {int(pair.bn.seed[0])}",
+        fontsize=10,
+    )
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    return lines
 
 
-def optimizer_panel(reference: dict | None = None, seed: int = 0) -> TrainPanel:
-    """Pick an optimizer and a learning rate, click Train, compare.
+# ----------------------------------------------------------------------------
+# The robustness panel
+# ----------------------------------------------------------------------------
 
-    Left: the training loss of the new run (thick) over the four reference
-    runs at their default learning rates (thin). Right: every hidden unit's
-    (gamma, beta) after the new run; all start at (1, 0) (the cross).
+
+def _verdict(runs: Runs) -> str:
+    loss = _final(runs, "train_loss")
+    acc = _final(runs, "test_acc")
+    start = float(np.nanmean(runs.train_loss[0]))
+    n_div = int(runs.diverged.sum())
+    ok = np.isfinite(loss)
+    if not ok.any():
+        return f"<b>diverged</b> ({n_div} of {runs.K} seeds)"
+    text = (
+        f"loss {start:.2f} &rarr; {loss[ok].mean():.3f} "
+        f"({loss[ok].min():.3f}..{loss[ok].max():.3f}), test accuracy "
+        f"{acc[ok].mean():.0%} ({acc[ok].min():.0%}..{acc[ok].max():.0%})"
+    )
+    if n_div:
+        text += f"; <b>{n_div} of {runs.K} seeds diverged</b>"
+    if loss[ok].mean() >= start:
+        text = "<b>not training</b>: " + text
+    return text
+
+
+def robustness_panel(
+    results: dict | None = None,
+    *,
+    seeds=(0, 1, 2, 3, 4),
+    steps: int = 300,
+    data=None,
+    lr: float = 0.1,
+    scale: float = 1.0,
+) -> TrainPanel:
+    """Choose a learning rate and an initial weight scale, click Train: the
+    same network without and with Batch Norm, several seeds each.
 
     Parameters
     ----------
-    reference : ``{name: OptimizerRun}`` from :func:`train_optimizers` (trained
-        here with the defaults when None).
-    seed : seeds the network, data and batches of every run.
+    results : the dict of :func:`compare`; settings found there are shown
+        without training again (the first draw uses it too).
+    seeds, steps, data : of the new runs (as in :func:`compare`).
+    lr, scale : the starting position of the controls (one of
+        :data:`LR_CHOICES` and :data:`SCALE_CHOICES`).
+
+    Left: the training loss (mean over the seeds and min..max band); right:
+    the test accuracy; the thin dotted lines are the starting setting, for
+    reference. The readout gives the final numbers of both networks.
     """
-    runs_ref = (
-        train_optimizers(seed=seed, progress=False) if reference is None else reference
-    )
-    data = spiral_task(seed)
-    fig, (ax_l, ax_s) = panel_figure(1, 2, figsize=(9.0, 3.5))
-    for name, run in runs_ref.items():
-        step, loss = run.curve()
-        ax_l.plot(
-            step,
-            loss,
-            color=OPTIMIZER_COLORS[name],
-            lw=1,
-            alpha=0.45,
-            label=f"{run.label}, lr {run.lr:g}",
+    if lr not in LR_CHOICES or scale not in SCALE_CHOICES:
+        raise ValueError(
+            f"lr must be one of {LR_CHOICES} and scale one of {SCALE_CHOICES}; "
+            f"got {lr!r} and {scale!r}."
         )
-    (new_line,) = ax_l.plot([0.0], [1.0], color=BN_COLOR, lw=3, label="your run")
-    ax_l.set_yscale("log")
-    ax_l.set_xlabel("step (mini-batch of 60)")
-    ax_l.set_ylabel("training loss (log scale)\n(mean of the last 20 batches)")
-    ax_l.set_title("Training loss: your run over the four defaults")
-    ax_l.legend(loc="upper right", fontsize=8)
-    ax_s.plot([1.0], [0.0], "x", color="0.2", ms=10, mew=2, label="start (1, 0)")
-    sc1 = ax_s.scatter([1.0], [0.0], s=18, color=BN_COLOR, label="layer 1 units")
-    sc2 = ax_s.scatter(
-        [1.0], [0.0], s=18, color=OKABE_ITO["orange"], marker="s", label="layer 2 units"
+    data = spiral_task() if data is None else data
+    seeds = tuple(int(s) for s in seeds)
+    cache: dict = {}
+    for cond, pair in (results or {}).items():
+        if pair.bn.K == len(seeds) and tuple(pair.bn.seed) == seeds:
+            cache[cond] = pair
+
+    def get(lr_, scale_, progress=None) -> Pair:
+        key = (float(lr_), float(scale_))
+        if key not in cache:
+            cache.update(
+                compare(
+                    [key],
+                    seeds,
+                    steps=steps,
+                    data=data,
+                    progress=False,
+                    callback=progress,
+                )
+            )
+        return cache[key]
+
+    fig, (ax_l, ax_a) = panel_figure(1, 2, figsize=(9.6, 3.7))
+    ref = get(lr, scale)
+    for ax, name in ((ax_l, "train_loss"), (ax_a, "test_acc")):
+        for runs, color in ((ref.plain, PLAIN_COLOR), (ref.bn, BN_COLOR)):
+            ax.plot(
+                runs.step,
+                _nan_stats(getattr(runs, name))[0],
+                color=color,
+                lw=1,
+                ls=":",
+            )
+    ax_l.plot(
+        [], [], color="0.4", lw=1, ls=":", label=f"start: lr {lr:g}, scale {scale:g}"
     )
-    ax_s.set_xlabel("gamma (scale)")
-    ax_s.set_ylabel("beta (shift)")
-    ax_s.set_title("Where each unit's gamma and beta went")
-    ax_s.legend(loc="best", fontsize=8)
+    ax_a.axhline(1 / 3, color="0.5", ls=":", lw=1, label="chance (1/3)")
+    state: dict = {"artists": None}
+    shown: dict = {}  # becomes panel.data
 
-    opt = ipw.Dropdown(
-        options=[(OPTIMIZER_LABELS[n], n) for n in OPTIMIZER_NAMES],
-        value="adam",
-        description="optimizer",
-        style={"description_width": "initial"},
-    )
-    lr_slider = log_slider(
-        "learning rate (log scale)",
-        DEFAULT_LR["adam"],
-        -4.0,
-        0.0,
-        continuous_update=False,
-    )
-    steps = int_slider(
-        "steps (mini-batches of 60)", 300, 100, 500, 50, continuous_update=False
-    )
-
-    def on_optimizer(change):  # a sensible learning rate for the new optimizer
-        lr_slider.value = DEFAULT_LR[change["new"]]
-
-    opt.observe(on_optimizer, names="value")
-
-    def update(optimizer, lr, steps, progress):
-        def tick(step, _hist):
-            progress(step, steps)
-
-        run = train_bn_net(
-            optimizer, lr, steps=steps, seed=seed, data=data, callback=tick
+    def update(lr, scale, progress):
+        pair = get(lr, scale, progress)
+        if state["artists"] is not None:
+            for line, band in state["artists"].values():
+                line.remove()
+                band.remove()
+        for ax in (ax_l, ax_a):
+            leg = ax.get_legend()
+            if leg is not None:
+                leg.remove()
+        state["artists"] = _draw_pair(ax_l, ax_a, pair)
+        _style_axes(ax_l, ax_a, f" (lr {lr:g}, scale {scale:g})", chance=False)
+        finite = np.concatenate(
+            [r.train_loss.ravel() for r in (pair.plain, pair.bn, ref.plain, ref.bn)]
         )
-        step, loss = run.curve()
-        new_line.set_data(step, loss)
-        new_line.set_color(OPTIMIZER_COLORS[optimizer])
-        new_line.set_label(f"your run: {run.label}, lr {lr:.3g}")
-        ax_l.legend(loc="upper right", fontsize=8)
-        all_loss = np.concatenate([loss, *(r.curve()[1] for r in runs_ref.values())])
-        ax_l.set_xlim(0, max(steps, max(r.history.step[-1] for r in runs_ref.values())))
-        ax_l.set_ylim(all_loss.min() * 0.8, all_loss.max() * 1.25)
-        g1, b1 = run.gamma[1].ravel(), run.beta[1].ravel()
-        g2, b2 = run.gamma[2].ravel(), run.beta[2].ravel()
-        sc1.set_offsets(np.column_stack([g1, b1]))
-        sc2.set_offsets(np.column_stack([g2, b2]))
-        ax_s.set_xlim(*_limits(np.r_[g1, g2], include=[1.0]))
-        ax_s.set_ylim(*_limits(np.r_[b1, b2], include=[0.0]))
-        h = run.history
-        status = f"<b>diverged at step {h.diverged_at}</b>; " if h.diverged else ""
-        g = run.values("gamma")
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if finite.size:
+            ax_l.set_ylim(max(finite.min() * 0.7, 1e-3), max(finite.max() * 1.5, 1.5))
+        shown.update(pair=pair, cached=sorted(cache))
         return (
-            f"{status}{run.label}, lr = {lr:.3g}, {steps} steps: loss {loss[0]:.3f} "
-            f"(first batch) &rarr; {run.final_loss:.3f} (whole training set), test "
-            f"accuracy {run.test_acc:.1%}; gamma in "
-            f"[{g.min():.2f}, {g.max():.2f}], mean |beta| = "
-            f"{np.mean(np.abs(run.values('beta'))):.3f} ({h.seconds:.2f} s)"
+            f"<b>lr {lr:g}, initial weight scale {scale:g}</b> ({len(seeds)} seeds, "
+            f"{steps} steps of plain gradient descent)<br>"
+            f"without BN: {_verdict(pair.plain)}<br>"
+            f"with BN: {_verdict(pair.bn)}"
         )
 
-    controls = {"optimizer": opt, "lr": lr_slider, "steps": steps}
+    controls = {
+        "lr": ipw.SelectionSlider(
+            options=list(LR_CHOICES),
+            value=lr,
+            description="learning rate",
+            continuous_update=False,
+            style={"description_width": "initial"},
+            layout=ipw.Layout(width="420px"),
+        ),
+        "scale": ipw.SelectionSlider(
+            options=list(SCALE_CHOICES),
+            value=scale,
+            description="initial weight scale (x Xavier)",
+            continuous_update=False,
+            style={"description_width": "initial"},
+            layout=ipw.Layout(width="420px"),
+        ),
+    }
     panel = TrainPanel(
-        controls, fig, update, title="gamma and beta, trained by four optimizers"
+        controls,
+        fig,
+        update,
+        title="The same network without and with Batch Norm: pick a setting, "
+        "click Train",
     )
-    panel.artists = {"loss": new_line, "layer1": sc1, "layer2": sc2}
+    panel.artists = {"axes": (ax_l, ax_a), "current": state}
+    panel.data = shown
     return panel
