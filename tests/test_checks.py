@@ -23,6 +23,7 @@ from bnutils.checks import (
     check_batchnorm_backward,
     check_batchnorm_forward,
     check_batchnorm_inference,
+    check_forward_with_bn,
     check_normalize_inputs,
     check_percentiles_over_training,
     check_saturation_share,
@@ -42,6 +43,7 @@ CHECKERS = {
     "batch_var_std": check_batch_var_std,
     "percentiles_over_training": check_percentiles_over_training,
     "saturation_share": check_saturation_share,
+    "forward_with_bn": check_forward_with_bn,
 }
 
 
@@ -403,6 +405,7 @@ CORRECT = [
     ("batch_var_std", lambda sigma, m: sigma**2 * np.sqrt(2 * (m - 1) / m**2)),
     ("batch_var_std", lambda s, m: np.sqrt(2.0 * (m - 1)) * s * s / m),
     ("percentiles_over_training", solutions.percentiles_over_training),
+    ("forward_with_bn", solutions.forward_with_bn),
     ("percentiles_over_training", pct_quantile),
     ("percentiles_over_training", pct_rows),
     ("percentiles_over_training", pct_interp),

@@ -798,7 +798,7 @@ def diagnose(
                     "low_precision",
                     f"{label} is {dtype}: right to single precision (rel. error "
                     f"{err:.0e}), but the checker needs float64",
-                    _low_precision_hint(dtype),
+                    low_precision_hint(dtype),
                 )
             ]
         match_tol = LOW_PRECISION_TOL
@@ -811,7 +811,7 @@ def diagnose(
     if best is not None and best_err < match_tol:
         hint = best.hint
         if low:
-            hint += f"\nAlso: {label} is {low[0].dtype}. " + _low_precision_hint(
+            hint += f"\nAlso: {label} is {low[0].dtype}. " + low_precision_hint(
                 low[0].dtype
             )
         return [Issue(best.tag, best.message, hint)]
@@ -861,7 +861,7 @@ def diagnose(
     ]
 
 
-def _low_precision_hint(dtype) -> str:
+def low_precision_hint(dtype) -> str:
     return (
         f"{dtype} keeps about {np.finfo(dtype).precision} significant digits; the "
         "checker compares at 1e-8. Compute in float64, numpy's default: drop "

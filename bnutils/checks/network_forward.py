@@ -47,6 +47,9 @@ from bnutils.checks.engine import (
     describe,
     exception_issue,
     in_place_issue,
+    is_low_precision,
+    kind_issue,
+    low_precision_hint,
     max_diff,
     max_rel,
     passed_message,
@@ -452,20 +455,19 @@ def _probs_issue(gots, refs, variants, descs) -> Issue | None:
     """The issue with probs over all cases, or None when they are right."""
     arrays = []
     for got, want in zip(gots, refs, strict=True):
-        if got is None:
-            return Issue("returned_none", f"probs is None — {YOUR_CODE}")
-        if isinstance(got, (list, tuple)) or not isinstance(got, np.ndarray):
+        issue = kind_issue("probs", got, f"a numpy array of shape {want.shape}")
+        if issue is not None:
+            return issue
+        if is_low_precision(got):
             return Issue(
-                "wrong_type",
-                f"probs should be a numpy array of shape {want.shape}; got "
-                f"{describe(got)}",
-                "Build it with numpy operations.",
+                "low_precision",
+                f"probs is {got.dtype}; expected float64 (the checker compares at "
+                "1e-8)",
+                low_precision_hint(got.dtype),
             )
         real = as_real(got)
-        if real is None:
-            return Issue(
-                "wrong_type", f"probs has dtype {got.dtype}; expected real numbers"
-            )
+        if real is None:  # pragma: no cover - kind_issue refused it already
+            return Issue("wrong_type", f"probs has dtype {got.dtype}")
         arrays.append(real)
     if max_rel(arrays, refs) < TOL:
         return None
