@@ -499,12 +499,11 @@ class BatchNorm:
         m = cache.Z.shape[1]
         b = self.ema_beta
         rm, rv = self._running_mean, self._running_var
-        self._running_mean = (b * rm + (1.0 - b) * cache.mu).astype(
-            rm.dtype, copy=False
-        )
-        self._running_var = (b * rv + ((1.0 - b) * m / (m - 1)) * cache.var).astype(
-            rv.dtype, copy=False
-        )
+        new_mean = rm * b  # a new array, in the running statistics' dtype
+        new_mean += (1.0 - b) * cache.mu
+        new_var = rv * b
+        new_var += ((1.0 - b) * m / (m - 1)) * cache.var
+        self._running_mean, self._running_var = new_mean, new_var
         self.n_updates += 1
 
     def backward(self, dZ_tilde):

@@ -43,7 +43,6 @@ from bnutils.layers import (
     _einsum,
     _forward_core,
     _is_real_number,
-    batchnorm_inference,
     validate_param,
 )
 
@@ -483,13 +482,17 @@ class Network:
                     raise
                 cache["bn"][layer] = bn_cache
             else:
-                try:
-                    Zt = batchnorm_inference(
-                        Z, bn.gamma, bn.beta, bn.running_mean, bn.running_var, bn.eps
+                # An affine map of Z (batchnorm_inference's maths, on arrays the
+                # network has already checked): Z * scale + shift, two passes.
+                scale = bn.gamma / np.sqrt(bn.running_var + bn.eps)
+                Zt = Z * scale
+                Zt += bn.beta - bn.running_mean * scale
+                if not _all_finite(Zt):
+                    raise NonFiniteError(
+                        f"NaN or infinite values reached the Batch Norm layer of "
+                        f"layer {layer} (in inference mode). The parameters have "
+                        "probably diverged: try a smaller learning rate."
                     )
-                except ValueError as exc:
-                    _raise_if_nonfinite(exc, layer, Z, bn)
-                    raise
                 # References, not copies: BatchNorm rebinds (never mutates) its
                 # running statistics, so these stay those of this pass.
                 cache["bn"][layer] = (bn.running_mean, bn.running_var, bn.gamma)
@@ -653,7 +656,8 @@ class Network:
         return self._loss_from_cache(self._forward(X, training, False), y)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        return self._forward(X, False, False)["logp"].argmax(axis=0)
+        # The largest logit is the largest probability: no softmax needed.
+        return self._forward(X, False, False)[f"Z{self.L}"].argmax(axis=0)
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels, shape (m,), in inference mode. X : shape (n_x, m)."""
@@ -665,6 +669,11 @@ class Network:
         X = self.check_X(X)
         y = self.check_y(y, X.shape[1])
         return float(np.mean(self._predict(X) == y))
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Every entry finite: one sum, and a closer look only if it overflowed."""
+    return bool(np.isfinite(_einsum("ij->", a))) or bool(np.all(np.isfinite(a)))
 
 
 def _check_bool(value, name: str) -> bool:

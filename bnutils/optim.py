@@ -187,7 +187,8 @@ class Optimizer:
                 f"missing gradients: {missing}, gradients without a parameter: "
                 f"{extra}. Did you call net.backward(y) after the forward pass?"
             )
-        checked = {}
+        checked = []
+        total = 0.0
         for key, p in params.items():
             if type(p) is not np.ndarray or p.dtype.kind != "f":
                 raise ValueError(
@@ -195,17 +196,30 @@ class Optimizer:
                     f"place); got {type(p).__name__}"
                     + (f" of dtype {p.dtype}." if isinstance(p, np.ndarray) else ".")
                 )
-            checked[key] = _checked_grad(key, grads[key], p)
+            g = _checked_grad(key, grads[key], p)
+            # One sum per gradient: the total is finite unless an entry is NaN or
+            # infinite (or finite entries so large that a sum overflows).
+            total += _einsum("i->", g.reshape(-1))
+            checked.append((key, p, g))
+        if not np.isfinite(total):
+            for key, _, g in checked:
+                if not np.all(np.isfinite(g)):
+                    raise NonFiniteGradientError(
+                        f"grads[{key!r}] contains NaN or infinite values; nothing "
+                        "was updated. The loss has probably diverged: try a "
+                        "smaller learning rate."
+                    )
         self.t += 1
-        for key, p in params.items():
-            self._update(key, p, checked[key])
+        for key, p, g in checked:
+            self._update(key, p, g)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
 
 
 def _checked_grad(key: str, g, p: np.ndarray) -> np.ndarray:
-    """grads[key] as an array of p's dtype: real numbers, p's shape, finite.
+    """grads[key] as an array of p's dtype: real numbers of p's shape
+    (:meth:`Optimizer.step` then checks that they are finite).
 
     Nothing is updated when any gradient fails (every one is checked first):
     a NaN gradient would silently turn the parameters into NaN.
@@ -229,13 +243,6 @@ def _checked_grad(key: str, g, p: np.ndarray) -> np.ndarray:
         )
     if g.dtype != p.dtype:
         g = g.astype(p.dtype)
-    # One cheap pass: the sum is finite unless an entry is NaN or infinite (or
-    # finite entries so large that the sum overflows: then look closer).
-    if not np.isfinite(_einsum("i->", g.reshape(-1))) and not np.all(np.isfinite(g)):
-        raise NonFiniteGradientError(
-            f"grads[{key!r}] contains NaN or infinite values; nothing was updated. "
-            "The loss has probably diverged: try a smaller learning rate."
-        )
     return g
 
 
