@@ -117,6 +117,14 @@ def _check_int(value, name: str, low: int) -> int:
 # --------------------------------------------------------------------------
 
 
+def _fixed_layout(fig, **margins) -> None:
+    """Fixed margins instead of constrained layout: a static figure is drawn
+    twice by the notebook's inline backend (once to find its bounding box), and
+    solving the layout each time cost as much as drawing it."""
+    fig.set_layout_engine(None)
+    fig.subplots_adjust(**margins)
+
+
 def class_histogram(labels, n_classes: int = 10) -> np.ndarray:
     """How many times each class appears: int array of shape (n_classes,).
     labels : int array of shape (m,) with values in [0, n_classes)."""
@@ -143,6 +151,7 @@ def plot_prediction_histograms(y_true, pred_training, pred_inference):
     true_counts = class_histogram(y_true, n_classes)
     classes = np.arange(n_classes)
     fig, axes = plots.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
+    _fixed_layout(fig, left=0.08, right=0.99, bottom=0.15, top=0.84, wspace=0.06)
     bars = []
     for ax, pred, color, title in (
         (
@@ -520,6 +529,7 @@ def plot_warmup(steps, accuracies: dict):
             f"steps must be positive checkpoints, shape (K,); got {steps}."
         )
     fig, ax = plots.subplots(figsize=(7.6, 4.0))
+    _fixed_layout(fig, left=0.09, right=0.98, bottom=0.13, top=0.92)
     palette = iter(
         [plots.BN_COLOR, plots.OKABE_ITO["orange"], plots.OKABE_ITO["purple"]]
     )
@@ -872,6 +882,7 @@ def plot_momentum_confusion(
         raise ValueError(f"p must be in (0, 1); got {p}.")
     stream = make_stream(steps, m, seed=seed)
     fig, ax = plots.subplots(figsize=(8.0, 3.8))
+    _fixed_layout(fig, left=0.09, right=0.98, bottom=0.13, top=0.91)
     art = _draw_momentum(ax, stream, p)
     ax.set_title(
         f"momentum = {p:g}: PyTorch averages ~{1 / p:.0f} batches, "
