@@ -596,3 +596,19 @@ def test_the_sweeps_script_saves_what_the_notebook_reads(tmp_path, capsys):
     np.testing.assert_array_equal(full["lr_acc"][1, 0, 0], again.test_acc)
     plain_lr10 = full["lr_diverged_at"][0, 0, 1]
     assert 1 <= plain_lr10 <= 30  # the plain network diverges at lr 10
+
+
+def test_the_shipped_results_are_what_the_current_code_computes():
+    """sweeps_full.npz must be regenerated after any change to the training code:
+    seed 0's 150-step accuracy at lr 1 (a sensitive setting) is recomputed here."""
+    full = demo.full_size_results()
+    j = int(np.flatnonzero(np.isclose(full["lrs"], 1.0))[0])
+    data = load_mnist(dtype=np.float32)
+    for bn in (False, True):
+        net = Network(list(demo.SIZES), activation="relu", batchnorm=bn,
+                      weight_scale=0.05, seed=0, dtype=np.float32)  # fmt: skip
+        run = demo.fit(net, 1.0, 150, data, eval_at=[150])
+        assert run.final_acc == full["lr_acc"][int(bn), 0, j, 0], (
+            "bnutils/datafiles/sweeps_full.npz is stale: run "
+            "`python scripts/sweeps.py --save`"
+        )
