@@ -23,6 +23,9 @@ from bnutils.checks import (
     check_batchnorm_backward,
     check_batchnorm_forward,
     check_batchnorm_inference,
+    check_fold_batchnorm,
+    check_layernorm_backward,
+    check_layernorm_forward,
     check_normalize_inputs,
     check_percentiles_over_training,
     check_saturation_share,
@@ -42,6 +45,9 @@ CHECKERS = {
     "batch_var_std": check_batch_var_std,
     "percentiles_over_training": check_percentiles_over_training,
     "saturation_share": check_saturation_share,
+    "fold_batchnorm": check_fold_batchnorm,
+    "layernorm_forward": check_layernorm_forward,
+    "layernorm_backward": check_layernorm_backward,
 }
 
 
@@ -409,6 +415,9 @@ CORRECT = [
     ("saturation_share", solutions.saturation_share),
     ("saturation_share", sat_other_style),
     ("saturation_share", sat_relu_max),
+    ("fold_batchnorm", solutions.fold_batchnorm),
+    ("layernorm_forward", solutions.layernorm_forward),
+    ("layernorm_backward", solutions.layernorm_backward),
 ]
 
 

@@ -11,6 +11,7 @@ from checks_support import assert_all_distinct, assert_rejected, quiet
 from bnutils import layers, solutions
 from bnutils.checks import (
     CheckResult,
+    check_layernorm_backward,
     check_layernorm_forward,
     grad_check,
     layernorm,
@@ -307,3 +308,148 @@ def test_never_raises(kind, capsys):
 def test_passing_the_result_instead_of_the_function():
     result = quiet(check_layernorm_forward, np.ones((4, 7)))
     assert_rejected(result, "not_callable", "expected your function")
+
+
+# ---------------------------------------------------------------------------
+# check_layernorm_backward
+# ---------------------------------------------------------------------------
+
+
+def test_backward_reference_passes():
+    result = quiet(check_layernorm_backward, solutions.layernorm_backward)
+    assert result.passed and result.rel_error < 1e-13
+
+
+def ln_backward_via_batchnorm(dZ_tilde, Z, gamma, eps=1e-5):
+    """Another style: Layer Norm's Z_norm is Batch Norm's of Z.T, so its backward
+    pass is the package's Batch Norm backward of the transpose (gamma = 1),
+    with gamma applied outside."""
+    m = Z.shape[1]
+    ones, zeros = np.ones((m, 1)), np.zeros((m, 1))
+    Z_norm_T, cache = layers.batchnorm_forward(Z.T, ones, zeros, eps)
+    dZ = layers.batchnorm_backward((dZ_tilde * gamma).T, cache)[0].T
+    dgamma = np.sum(dZ_tilde * Z_norm_T.T, axis=1, keepdims=True)
+    return dZ, dgamma, dZ_tilde.sum(axis=1, keepdims=True)
+
+
+def test_backward_in_another_style_passes():
+    assert quiet(check_layernorm_backward, ln_backward_via_batchnorm).passed
+
+
+def test_backward_reference_agrees_with_finite_differences_on_every_case():
+    for case in layernorm._backward_cases():
+        dZ, dgamma, dbeta = layernorm._backward_ref(case)
+        Z, g, eps, dY = case["Z"], case["gamma"], case["eps"], case["dZ_tilde"]
+        b = np.zeros_like(g)
+
+        def f(v, Z=Z, g=g, b=b, eps=eps):
+            return solutions.layernorm_forward(v, g, b, eps)
+
+        num = numerical_gradient(f, Z.copy(), dY, h=1e-6 * max(1.0, np.abs(Z).max()))
+        assert rel_error(dZ, num) < 1e-6, case["Z"].shape
+        assert dgamma.shape == dbeta.shape == g.shape
+
+
+def test_backward_variants_are_distinct():
+    cases = layernorm._backward_cases()
+    refs = [layernorm._backward_ref(c) for c in cases]
+    for j in range(3):
+        table = {"right": [r[j] for r in refs]}
+        for c in cases:
+            for tag, array in layernorm._backward_variants(c)[j].items():
+                table.setdefault(tag, []).append(array)
+        assert_all_distinct(table)
+
+
+def _ln_parts(Z, eps, axis=0):
+    mu = Z.mean(axis=axis, keepdims=True)
+    inv = 1 / np.sqrt(Z.var(axis=axis, keepdims=True) + eps)
+    return (Z - mu) * inv, inv
+
+
+def bwd_batch_axis(dZ_tilde, Z, gamma, eps=1e-5):
+    x, inv = _ln_parts(Z, eps, axis=1)  # Batch Norm's statistics
+    m = Z.shape[1]
+    dx = dZ_tilde * gamma
+    dZ = (
+        inv
+        / m
+        * (m * dx - dx.sum(1, keepdims=True) - x * (dx * x).sum(1, keepdims=True))
+    )
+    return dZ, (dZ_tilde * x).sum(1, keepdims=True), dZ_tilde.sum(1, keepdims=True)
+
+
+def bwd_refuses_one_example(dZ_tilde, Z, gamma, eps=1e-5):
+    if Z.shape[1] < 2:
+        raise ValueError("need a batch")
+    return solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
+
+
+def bwd_no_mean_term(dZ_tilde, Z, gamma, eps=1e-5):
+    x, inv = _ln_parts(Z, eps)
+    n = Z.shape[0]
+    dx = dZ_tilde * gamma
+    dZ = inv / n * (n * dx - x * (dx * x).sum(axis=0, keepdims=True))
+    return dZ, (dZ_tilde * x).sum(1, keepdims=True), dZ_tilde.sum(1, keepdims=True)
+
+
+def bwd_direct_only(dZ_tilde, Z, gamma, eps=1e-5):
+    x, inv = _ln_parts(Z, eps)
+    dZ = dZ_tilde * gamma * inv
+    return dZ, (dZ_tilde * x).sum(1, keepdims=True), dZ_tilde.sum(1, keepdims=True)
+
+
+def bwd_m_for_n(dZ_tilde, Z, gamma, eps=1e-5):
+    x, inv = _ln_parts(Z, eps)
+    m = Z.shape[1]
+    dx = dZ_tilde * gamma
+    dZ = (
+        inv
+        / m
+        * (m * dx - dx.sum(0, keepdims=True) - x * (dx * x).sum(0, keepdims=True))
+    )
+    return dZ, (dZ_tilde * x).sum(1, keepdims=True), dZ_tilde.sum(1, keepdims=True)
+
+
+def bwd_params_over_units(dZ_tilde, Z, gamma, eps=1e-5):
+    dZ, _, _ = solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
+    x, _ = _ln_parts(Z, eps)
+    return dZ, (dZ_tilde * x).sum(0, keepdims=True), dZ_tilde.sum(0, keepdims=True)
+
+
+def bwd_dgamma_without_x(dZ_tilde, Z, gamma, eps=1e-5):
+    dZ, _, dbeta = solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
+    return dZ, dZ_tilde.sum(1, keepdims=True), dbeta
+
+
+def bwd_swapped(dZ_tilde, Z, gamma, eps=1e-5):
+    dZ, dgamma, dbeta = solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
+    return dZ, dbeta, dgamma
+
+
+def bwd_forgot_gamma(dZ_tilde, Z, gamma, eps=1e-5):
+    return solutions.layernorm_backward(dZ_tilde, Z, np.ones_like(gamma), eps)
+
+
+BACKWARD_MISTAKES = [
+    (bwd_batch_axis, "batch_axis", ["Batch Norm's backward"]),
+    (bwd_no_mean_term, "no_mean_term", ["through the mean"]),
+    (bwd_direct_only, "direct_path_only", ["constants"]),
+    (bwd_m_for_n, "m_for_n", ["number of examples"]),
+    (bwd_params_over_units, "params_over_units", ["over the units"]),
+    (bwd_dgamma_without_x, "dgamma_without_x_hat", ["Z_norm"]),
+    (bwd_swapped, "swapped_outputs", ["swapped"]),
+    (bwd_forgot_gamma, "forgot_gamma", ["forgot gamma"]),
+    (bwd_refuses_one_example, "single_example", ["single example"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "words"),
+    BACKWARD_MISTAKES,
+    ids=[m[0].__name__ for m in BACKWARD_MISTAKES],
+)
+def test_backward_named_mistakes(fn, tag, words):
+    result = quiet(check_layernorm_backward, fn)
+    assert_rejected(result, tag, *words)
+    assert result.hint

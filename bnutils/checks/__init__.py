@@ -91,7 +91,7 @@ from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
-from bnutils.checks.layernorm import check_layernorm_forward
+from bnutils.checks.layernorm import check_layernorm_backward, check_layernorm_forward
 from bnutils.checks.normalize import NORMALIZE_TOL, check_normalize_inputs
 from bnutils.checks.percentiles import check_percentiles_over_training
 from bnutils.checks.running_stats import check_update_running_stats
@@ -108,6 +108,7 @@ __all__ = [
     "check_batchnorm_forward",
     "check_batchnorm_inference",
     "check_fold_batchnorm",
+    "check_layernorm_backward",
     "check_layernorm_forward",
     "check_normalize_inputs",
     "check_percentiles_over_training",

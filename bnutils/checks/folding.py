@@ -291,7 +291,7 @@ def check_fold_batchnorm(fn: Callable, *, verbose: bool = True) -> CheckResult:
             raise Fail(dedupe(issues), *error_sizes(flat_outs, flat_refs))
         return passed_result("fold_batchnorm", flat_outs, flat_refs)
 
-    return run_checker("fold_batchnorm", fn, body, verbose)
+    return run_checker("fold_batchnorm", fn, body, verbose, arguments=_KEYS)
 
 
 def _crash_after_columns(issue: Issue, outs: list, done: list[dict]) -> Issue | None:

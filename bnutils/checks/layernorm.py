@@ -1,5 +1,5 @@
-"""Exercise of notebook 07: :func:`check_layernorm_forward`, Layer Normalization
-in the course's layout.
+"""Exercise of notebook 07: :func:`check_layernorm_forward` and
+:func:`check_layernorm_backward`, Layer Normalization in the course's layout.
 
 Layer Norm normalizes each example (column) over its own units::
 
@@ -32,12 +32,13 @@ from bnutils.checks.engine import (
     exception_issue,
     in_place_issue,
     passed_result,
+    permutation_issue,
     rel_error,
     run_checker,
     unpack,
 )
 
-__all__ = ["check_layernorm_forward"]
+__all__ = ["check_layernorm_backward", "check_layernorm_forward"]
 
 _SIGNATURE = "layernorm_forward(Z, gamma, beta, eps=1e-5) -> Z_tilde"
 _KEYS = ("Z", "gamma", "beta", "eps")
@@ -285,4 +286,262 @@ def check_layernorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
             raise Fail(dedupe(issues), *error_sizes(outs, refs))
         return passed_result("layernorm_forward", outs, refs)
 
-    return run_checker("layernorm_forward", fn, body, verbose)
+    return run_checker("layernorm_forward", fn, body, verbose, arguments=_KEYS)
+
+
+# ---------------------------------------------------------------------------
+# check_layernorm_backward
+# ---------------------------------------------------------------------------
+
+_BACKWARD_SIGNATURE = (
+    "layernorm_backward(dZ_tilde, Z, gamma, eps=1e-5) -> (dZ, dgamma, dbeta)"
+)
+_BACKWARD_KEYS = ("dZ_tilde", "Z", "gamma", "eps")
+_BACKWARD_NAMES = ("dZ", "dgamma", "dbeta")
+
+
+def _backward_cases() -> list[dict]:
+    """The forward pass's inputs (see :func:`_cases`) with an upstream gradient
+    dZ_tilde of the same shape; the large-offset case is left out (the backward
+    pass has no precision trap of its own there)."""
+    rng = np.random.default_rng(71)
+    cases = []
+    for c in _cases():
+        if _is_offset(c):
+            continue
+        cases.append(
+            {
+                "dZ_tilde": rng.normal(0.0, 1.0, size=c["Z"].shape),
+                "Z": c["Z"],
+                "gamma": c["gamma"],
+                "eps": c["eps"],
+            }
+        )
+    return cases
+
+
+def _backward_ref(c: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The answer through each example's Jacobian (independent of the compact
+    formula): x_hat = (z - mu) / s and d x_hat / d z = (I - 1/n - x_hat x_hat^T /
+    n) / s, with n = n_l."""
+    dY, Z, g, eps = c["dZ_tilde"], c["Z"], c["gamma"][:, 0], c["eps"]
+    n_l, m = Z.shape
+    dZ = np.empty_like(Z)
+    dgamma = np.zeros(n_l)
+    for j in range(m):
+        z = Z[:, j]
+        mu = np.sum(z) / n_l
+        s = np.sqrt(np.sum((z - mu) ** 2) / n_l + eps)
+        x_hat = (z - mu) / s
+        jac = (np.eye(n_l) - 1.0 / n_l - np.outer(x_hat, x_hat) / n_l) / s
+        dZ[:, j] = jac.T @ (g * dY[:, j])
+        dgamma += dY[:, j] * x_hat
+    return dZ, dgamma[:, None], dY.sum(axis=1)[:, None]
+
+
+def _backward_variants(c: dict) -> tuple[dict, dict, dict]:
+    """What each named mistake returns on case ``c``: (dZ, dgamma, dbeta)."""
+    dY, Z, g, eps = c["dZ_tilde"], c["Z"], c["gamma"], c["eps"]
+    n_l, m = Z.shape
+
+    def parts(axis, eps_):
+        mu = Z.mean(axis=axis, keepdims=True)
+        inv = 1.0 / np.sqrt(np.mean((Z - mu) ** 2, axis=axis, keepdims=True) + eps_)
+        return (Z - mu) * inv, inv
+
+    x_hat, inv = parts(0, eps)
+    dx = dY * g
+    s1 = dx.sum(axis=0, keepdims=True)
+    s2 = (dx * x_hat).sum(axis=0, keepdims=True)
+    with np.errstate(all="ignore"):
+        bn_hat, bn_inv = parts(1, eps)
+        bn_dx = dY * g
+        bn_dZ = (
+            bn_inv
+            / m
+            * (
+                m * bn_dx
+                - bn_dx.sum(axis=1, keepdims=True)
+                - bn_hat * (bn_dx * bn_hat).sum(axis=1, keepdims=True)
+            )
+        )
+        hat0, inv0 = parts(0, 0.0)
+        dZ_table = {
+            "batch_axis": bn_dZ,
+            "no_mean_term": inv / n_l * (n_l * dx - x_hat * s2),
+            "no_var_term": inv / n_l * (n_l * dx - s1),
+            "direct_path_only": dx * inv,
+            "forgot_gamma": inv
+            / n_l
+            * (
+                n_l * dY
+                - dY.sum(axis=0, keepdims=True)
+                - x_hat * (dY * x_hat).sum(axis=0, keepdims=True)
+            ),
+            "m_for_n": inv / m * (m * dx - s1 - x_hat * s2),
+            "eps_ignored": inv0
+            / n_l
+            * (
+                n_l * dY * g
+                - (dY * g).sum(axis=0, keepdims=True)
+                - hat0 * (dY * g * hat0).sum(axis=0, keepdims=True)
+            ),
+        }
+    dgamma_table = {
+        "batch_axis": (dY * bn_hat).sum(axis=1, keepdims=True),
+        "params_over_units": (dY * x_hat).sum(axis=0, keepdims=True),
+        "dgamma_without_x_hat": dY.sum(axis=1, keepdims=True),
+        "dgamma_times_gamma": (dY * x_hat * g).sum(axis=1, keepdims=True),
+    }
+    dbeta_table = {
+        "params_over_units": dY.sum(axis=0, keepdims=True),
+        "dbeta_times_gamma": (dY * g).sum(axis=1, keepdims=True),
+    }
+    return dZ_table, dgamma_table, dbeta_table
+
+
+_BACKWARD_MISTAKES = {
+    "batch_axis": (
+        "you used Batch Norm's backward pass (statistics over the examples, axis=1)",
+        "Layer Norm's mean and variance are taken over each example's units "
+        "(axis=0, n_l values): the sums that come from them run over axis 0 and "
+        "divide by n_l.",
+    ),
+    "no_mean_term": (
+        "dZ misses the path through the mean: the term - sum(dZ_norm) over the units",
+        "Every z_ij also moves its example's mean mu_j; that path gives "
+        "- sum_i dZ_norm_ij (over axis 0) inside the parentheses.",
+    ),
+    "no_var_term": (
+        "dZ misses the path through the variance: the term - Z_norm * sum(dZ_norm "
+        "* Z_norm)",
+        "Every z_ij also moves its example's variance; that path gives - Z_norm * "
+        "sum_i (dZ_norm * Z_norm)_ij (over axis 0).",
+    ),
+    "direct_path_only": (
+        "dZ treats the mean and variance as constants (only the direct path "
+        "dZ_norm / std)",
+        "The statistics depend on Z too: dZ = (n_l dZ_norm - sum(dZ_norm) - Z_norm "
+        "sum(dZ_norm Z_norm)) / (n_l std), sums over axis 0.",
+    ),
+    "forgot_gamma": (
+        "dZ forgot gamma: dZ_norm = gamma * dZ_tilde",
+        "Z_tilde = gamma * Z_norm + beta, so the gradient reaching Z_norm is "
+        "gamma * dZ_tilde.",
+    ),
+    "m_for_n": (
+        "you divided by m, the number of examples; each example's statistics have "
+        "n_l values",
+        "The formula of notebook 03 with the axes exchanged: m becomes n_l = "
+        "Z.shape[0].",
+    ),
+    "eps_ignored": (
+        "you left out eps in the standard deviation",
+        "The forward pass divides by np.sqrt(var + eps); the backward pass uses the "
+        "same factor.",
+    ),
+    "params_over_units": (
+        "dgamma and dbeta summed over the units (axis=0): shape (1, m)",
+        "gamma and beta are per unit, shape (n_l, 1), shared by the m examples: "
+        "their gradients sum over the examples, axis=1, keepdims=True.",
+    ),
+    "dgamma_without_x_hat": (
+        "dgamma is sum(dZ_tilde): it misses the factor Z_norm",
+        "Z_tilde = gamma * Z_norm + beta: dgamma = sum over axis 1 of dZ_tilde * "
+        "Z_norm.",
+    ),
+    "dgamma_times_gamma": (
+        "dgamma has an extra factor gamma",
+        "d(gamma * Z_norm)/d gamma = Z_norm: dgamma = sum over axis 1 of dZ_tilde "
+        "* Z_norm, no gamma.",
+    ),
+    "dbeta_times_gamma": (
+        "dbeta has an extra factor gamma",
+        "beta is added at the end: dbeta = sum over axis 1 of dZ_tilde.",
+    ),
+}
+
+
+def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResult:
+    """Check the backward pass of Layer Norm (course layout).
+
+    Parameters
+    ----------
+    fn : the learner's ``fn(dZ_tilde, Z, gamma, eps=1e-5) -> (dZ, dgamma,
+        dbeta)`` with dZ_tilde, Z, dZ of shape (n_l, m) and gamma, dgamma, dbeta
+        of shape (n_l, 1); eps is passed positionally. With ``x_hat = (Z -
+        mu) / std`` per example (statistics over axis 0) and ``dx = gamma *
+        dZ_tilde``::
+
+            dZ = (n_l dx - sum0(dx) - x_hat * sum0(dx * x_hat)) / (n_l std)
+            dgamma = sum1(dZ_tilde * x_hat),  dbeta = sum1(dZ_tilde)
+
+        Tested on the forward checker's inputs (a single example, m = 2, an
+        odd m, values near 1e3, three values of eps) with a random upstream
+        gradient; the reference goes through each example's Jacobian.
+    verbose : print the verdict (and, on failure, the explanation).
+
+    Returns
+    -------
+    :class:`CheckResult`. Named mistakes: exception, None, failure on a single
+    example, outputs swapped, Batch Norm's axis, the path through the mean
+    missing, the path through the variance missing, only the direct path,
+    gamma forgotten, m in place of n_l, eps left out, dgamma and dbeta summed
+    over the units, dgamma without Z_norm or with an extra gamma, dbeta with
+    an extra gamma, wrong shapes and kinds, NaN, inputs modified in place.
+    """
+
+    def body() -> CheckResult:
+        cases = _backward_cases()
+        descs = [_desc(c) for c in cases]
+        outs, refs, modified = [], [], []
+        tables: list[dict[str, list]] = [{}, {}, {}]
+        for case, desc in zip(cases, descs, strict=True):
+            outcome = call_learner(fn, [(k, case[k]) for k in _BACKWARD_KEYS])
+            if outcome.error is not None:
+                issue = exception_issue(outcome.error, desc, _BACKWARD_SIGNATURE)
+                if case["Z"].shape[1] == 1 and outs and issue.tag == "exception":
+                    issue = Issue(
+                        "single_example",
+                        f"fails on a single example (m=1): {issue.message}",
+                        "Layer Norm's statistics are over each example's units, so "
+                        "its backward pass works for one example like for many.\n"
+                        + issue.hint,
+                    )
+                raise Fail([issue])
+            outs.append(
+                unpack(outcome.value, _BACKWARD_NAMES, "the tuple (dZ, dgamma, dbeta)")
+            )
+            modified += outcome.modified
+            refs.append(_backward_ref(case))
+            for table, found in zip(tables, _backward_variants(case), strict=True):
+                for tag, array in found.items():
+                    table.setdefault(tag, []).append(array)
+        issues = []
+        if modified:
+            issues.append(in_place_issue(modified))
+        swapped = permutation_issue(outs, refs, _BACKWARD_NAMES)
+        if swapped is not None:
+            issues.append(swapped)
+        else:
+            for j, table in enumerate(tables):
+                variants = [
+                    Variant(tag, *_BACKWARD_MISTAKES[tag], arrays)
+                    for tag, arrays in table.items()
+                ]
+                issues += diagnose(
+                    _BACKWARD_NAMES[j],
+                    [o[j] for o in outs],
+                    [r[j] for r in refs],
+                    variants,
+                    descs,
+                )
+        flat_outs = [p for o in outs for p in o]
+        flat_refs = [p for r in refs for p in r]
+        if issues:
+            raise Fail(dedupe(issues), *error_sizes(flat_outs, flat_refs))
+        return passed_result("layernorm_backward", flat_outs, flat_refs)
+
+    return run_checker(
+        "layernorm_backward", fn, body, verbose, arguments=_BACKWARD_KEYS
+    )
