@@ -21,7 +21,10 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "fold_batchnorm",
     "forward_with_bn",
+    "layernorm_backward",
+    "layernorm_forward",
     "normalize_inputs",
     "percentiles_over_training",
     "saturation_share",
@@ -189,6 +192,33 @@ def batchnorm_inference(Z, gamma, beta, running_mean, running_var, eps=1e-5):
     return gamma * Z_norm + beta
 
 
+# Notebook 06: folding inference-mode Batch Norm into the layer before it.
+
+
+def fold_batchnorm(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """One affine layer that computes BN(W a + b) in inference mode.
+
+    Parameters
+    ----------
+    W : weights of the layer before Batch Norm, shape (n_l, n_prev).
+    b : its bias, shape (n_l, 1) (zeros when the layer has none).
+    gamma, beta, running_mean, running_var : the BN layer's, shape (n_l, 1).
+    eps : the BN layer's eps.
+
+    Returns
+    -------
+    W_fold : shape (n_l, n_prev); b_fold : shape (n_l, 1), such that
+    W_fold @ a + b_fold == batchnorm_inference(W @ a + b, ...) for every a.
+    """
+    # gamma * (W a + b - mu) / sqrt(var + eps) + beta: one factor per unit ...
+    scale = gamma / np.sqrt(running_var + eps)  # (n_l, 1)
+    # ... multiplies row l of W (it broadcasts along the row) ...
+    W_fold = scale * W  # (n_l, n_prev)
+    # ... and what doesn't multiply a is the new bias.
+    b_fold = scale * (b - running_mean) + beta  # (n_l, 1)
+    return W_fold, b_fold
+
+
 # Notebook 04: how noisy are the mini-batch statistics?
 
 
@@ -257,3 +287,60 @@ def saturation_share(A, activation):
     raise ValueError(
         f"activation must be 'tanh', 'sigmoid' or 'relu'; got {activation!r}."
     )
+
+
+# Notebook 07: Layer Norm, Batch Norm with the axes exchanged.
+
+
+def layernorm_forward(Z, gamma, beta, eps=1e-5):
+    """Layer Normalization of a batch, in the course's layout.
+
+    Parameters
+    ----------
+    Z : pre-activations, shape (n_l, m); any m >= 1.
+    gamma, beta : scale and shift of each unit, shape (n_l, 1).
+    eps : added to the variance inside the square root.
+
+    Returns
+    -------
+    Z_tilde : shape (n_l, m). Each example (column) is normalized over its own
+    n_l units, so it does not depend on the other examples of the batch.
+    """
+    mu = np.mean(Z, axis=0, keepdims=True)  # one mean per example, (1, m)
+    var = np.mean((Z - mu) ** 2, axis=0, keepdims=True)  # biased, (1, m)
+    Z_norm = (Z - mu) / np.sqrt(var + eps)  # (n_l, m)
+    return gamma * Z_norm + beta  # gamma, beta per unit, as in Batch Norm
+
+
+def layernorm_backward(dZ_tilde, Z, gamma, eps=1e-5):
+    """Backward pass of :func:`layernorm_forward`.
+
+    Parameters
+    ----------
+    dZ_tilde : upstream gradient dL/dZ_tilde, shape (n_l, m).
+    Z, gamma, eps : the forward pass's inputs.
+
+    Returns
+    -------
+    dZ : shape (n_l, m); dgamma, dbeta : shape (n_l, 1).
+    """
+    n_l = Z.shape[0]
+    mu = np.mean(Z, axis=0, keepdims=True)  # (1, m)
+    inv_std = 1 / np.sqrt(np.mean((Z - mu) ** 2, axis=0, keepdims=True) + eps)
+    Z_norm = (Z - mu) * inv_std  # (n_l, m)
+    # gamma and beta are shared by the m examples: sums over axis 1, as in BN.
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)  # (n_l, 1)
+    dgamma = np.sum(dZ_tilde * Z_norm, axis=1, keepdims=True)  # (n_l, 1)
+    dZ_norm = dZ_tilde * gamma  # (n_l, m)
+    # Notebook 03's compact formula, with the statistics' axis (and its size n_l)
+    # in place of the examples' axis (and m): each column is its own "batch".
+    dZ = (
+        inv_std
+        / n_l
+        * (
+            n_l * dZ_norm
+            - np.sum(dZ_norm, axis=0, keepdims=True)
+            - Z_norm * np.sum(dZ_norm * Z_norm, axis=0, keepdims=True)
+        )
+    )
+    return dZ, dgamma, dbeta

@@ -23,7 +23,10 @@ from bnutils.checks import (
     check_batchnorm_backward,
     check_batchnorm_forward,
     check_batchnorm_inference,
+    check_fold_batchnorm,
     check_forward_with_bn,
+    check_layernorm_backward,
+    check_layernorm_forward,
     check_normalize_inputs,
     check_percentiles_over_training,
     check_saturation_share,
@@ -44,6 +47,9 @@ CHECKERS = {
     "percentiles_over_training": check_percentiles_over_training,
     "saturation_share": check_saturation_share,
     "forward_with_bn": check_forward_with_bn,
+    "fold_batchnorm": check_fold_batchnorm,
+    "layernorm_forward": check_layernorm_forward,
+    "layernorm_backward": check_layernorm_backward,
 }
 
 
@@ -412,6 +418,9 @@ CORRECT = [
     ("saturation_share", solutions.saturation_share),
     ("saturation_share", sat_other_style),
     ("saturation_share", sat_relu_max),
+    ("fold_batchnorm", solutions.fold_batchnorm),
+    ("layernorm_forward", solutions.layernorm_forward),
+    ("layernorm_backward", solutions.layernorm_backward),
 ]
 
 

@@ -9,47 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bnutils.data import load_mnist
 from bnutils.demos import test_time as tt
-from bnutils.layers import BatchNorm, batchnorm_inference
-from bnutils.network import Network
+from bnutils.layers import BatchNorm
 
 
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
     plt.close("all")
-
-
-def _small_bn_net(seed: int = 0, use_bias=None) -> Network:
-    """A small BN network with non-trivial gamma, beta and running statistics."""
-    net = Network(
-        [6, 5, 4, 3], activation="relu", batchnorm=True, weight_scale=0.7,
-        use_bias=use_bias, seed=seed,
-    )  # fmt: skip
-    rng = np.random.default_rng(seed + 100)
-    for bn in net.bn_layers.values():
-        n = bn.n_units
-        bn.gamma = rng.uniform(0.5, 2.0, (n, 1))
-        bn.beta = rng.normal(0.0, 1.0, (n, 1))
-        bn.running_mean = rng.normal(0.0, 1.0, (n, 1))
-        bn.running_var = rng.uniform(0.3, 3.0, (n, 1))
-    for key in net.params:
-        if key.startswith("b"):
-            net.params[key] = rng.normal(0.0, 0.5, net.params[key].shape)
-    return net
-
-
-@pytest.fixture(scope="module")
-def mnist_small():
-    return load_mnist(n_train=600, n_test=200, seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(mnist_small):
-    X_tr, y_tr, _, _ = mnist_small
-    net, _ = tt.train_mnist_net(X_tr, y_tr, steps=40, progress=False)
-    return net
 
 
 # --------------------------------------------------------------------------
@@ -101,34 +68,6 @@ def test_bias_correction_from_zero_is_the_course_formula():
     )
 
 
-def _first_step_below(beta: float, fraction: float) -> int:
-    """Independent: multiply until the weight drops below the fraction."""
-    w, t = 1.0, 0
-    while w >= fraction:
-        w *= beta
-        t += 1
-    return t
-
-
-@pytest.mark.parametrize(
-    ("beta", "to_10", "to_1"), [(0.9, 22, 44), (0.99, 230, 459), (0.999, 2302, 4603)]
-)
-def test_steps_until_the_initial_value_weighs_less_than_10_and_1_percent(
-    beta, to_10, to_1
-):
-    # the numbers of the reference table, and a brute-force count
-    assert tt.steps_until(beta, 0.1) == to_10 == _first_step_below(beta, 0.1)
-    assert tt.steps_until(beta, 0.01) == to_1 == _first_step_below(beta, 0.01)
-    t = tt.steps_until(beta, 0.1)
-    assert beta**t < 0.1 <= beta ** (t - 1)
-
-
-def test_steps_until_counts_strictly_below():
-    # 0.5^2 = 0.25 exactly: the weight is below 0.25 only from step 3 on
-    assert tt.steps_until(0.5, 0.25) == 3 == _first_step_below(0.5, 0.25)
-    assert tt.steps_until(0.0, 0.1) == 1
-
-
 def test_window_and_bessel_factor():
     assert tt.effective_window(0.9) == pytest.approx(10.0, rel=1e-14)
     assert tt.effective_window(0.99) == pytest.approx(100.0, rel=1e-12)
@@ -172,134 +111,37 @@ def test_stream_distribution_and_stable_columns():
     np.testing.assert_array_equal(wide.batches[:, :4], narrow.batches)
 
 
-def test_bessel_experiment_shows_the_biased_shortfall():
-    rows = tt.bessel_experiment(m_values=(2, 8, 32), n_batches=20000, seed=0)
-    for r in rows:
-        m = r["m"]
-        assert r["closed_form"] == pytest.approx((m - 1) / m * 4.0, rel=1e-15)
-        # standard error of the mean of var_B: sqrt(2 sigma^4 (m-1)) / m / sqrt(n)
-        se = math.sqrt(2 * 16.0 * (m - 1)) / m / math.sqrt(20000)
-        assert r["mean_var_B"] == pytest.approx(r["closed_form"], abs=5 * se)
-        assert r["running_biased"] == pytest.approx(r["closed_form"], abs=0.08)
-        assert r["running_unbiased"] == pytest.approx(4.0, abs=0.15)
-    assert rows[0]["running_biased"] < 2.2  # m = 2: half the true variance
-
-
 # --------------------------------------------------------------------------
-# Training mode on groups of examples
+# The warm-up figure
 # --------------------------------------------------------------------------
 
 
-def test_one_group_of_everything_is_the_networks_training_mode():
-    net = _small_bn_net()
-    X = np.random.default_rng(0).normal(size=(6, 12))
-    fwd = tt.forward_in_batches(net, X, 12)
-    ref = net.inspect(X, training=True)
-    np.testing.assert_allclose(fwd.probs, ref["A3"], rtol=1e-12, atol=1e-15)
-    for layer in (1, 2):
-        np.testing.assert_allclose(fwd.Zt[layer], ref[f"Zt{layer}"], atol=1e-12)
+def test_plot_warmup_draws_each_estimate_in_percent():
+    steps = (1, 10, 100)
+    acc = {
+        "EMA 0.9": [0.1, 0.5, 0.9],
+        "EMA 0.9, bias-corrected": [0.1, 0.6, 0.9],
+        "EMA 0.99": [0.1, 0.3, 0.9],
+        "EMA 0.99, bias-corrected": [0.1, 0.55, 0.9],
+        "population statistics": [0.1, 0.62, 0.91],
+    }
+    _, ax, lines = tt.plot_warmup(steps, acc)
+    assert [ln.get_label() for ln in lines] == list(acc)
+    for ln, values in zip(lines, acc.values(), strict=True):
+        np.testing.assert_allclose(ln.get_ydata(), 100 * np.asarray(values))
+        np.testing.assert_array_equal(ln.get_xdata(), steps)
+    # a corrected line is dashed in the colour of its raw line
+    assert lines[1].get_linestyle() == "--" and lines[0].get_linestyle() == "-"
+    assert lines[1].get_color() == lines[0].get_color() != lines[2].get_color()
+    assert ax.get_xscale() == "log" and ax.get_legend() is not None
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
 
 
-@pytest.mark.parametrize("use_bias", [None, True])
-def test_groups_are_normalized_separately(use_bias):
-    net = _small_bn_net(seed=1, use_bias=use_bias)
-    X = np.random.default_rng(1).normal(size=(6, 20))
-    fwd = tt.forward_in_batches(net, X, 5)
-    for g in range(4):
-        cols = slice(5 * g, 5 * g + 5)
-        ref = net.inspect(X[:, cols], training=True)
-        np.testing.assert_allclose(fwd.probs[:, cols], ref["A3"], atol=1e-12)
-        for layer in (1, 2):
-            Z = ref[f"Z{layer}"]
-            np.testing.assert_allclose(fwd.mu[layer][:, g], Z.mean(axis=1), atol=1e-12)
-            np.testing.assert_allclose(fwd.var[layer][:, g], Z.var(axis=1), atol=1e-12)
-
-
-def test_a_batch_of_one_outputs_beta_and_one_prediction_for_all():
-    net = _small_bn_net(seed=2)
-    before = {k: bn.running_mean.copy() for k, bn in net.bn_layers.items()}
-    X = np.random.default_rng(2).normal(size=(6, 30)) * 5
-    fwd = tt.forward_in_batches(net, X, 1)
-    for layer, bn in net.bn_layers.items():
-        # Z_norm = 0 exactly, so Z_tilde = beta for every example
-        np.testing.assert_array_equal(fwd.Zt[layer], np.repeat(bn.beta, 30, axis=1))
-        np.testing.assert_array_equal(fwd.var[layer], 0.0)
-        np.testing.assert_array_equal(bn.running_mean, before[layer])
-    assert np.all(fwd.probs == fwd.probs[:, :1])
-    assert len(set(tt.predict_training_mode(net, X, 1).tolist())) == 1
-    # inference mode keeps the examples apart
-    assert len(set(net.predict(X).tolist())) > 1
-
-
-def test_mnist_single_example_collapse(trained, mnist_small):
-    _, _, X_te, y_te = mnist_small
-    pred = tt.predict_training_mode(trained, X_te, 1)
-    assert np.unique(pred).size == 1
-    counts = tt.class_histogram(pred)
-    assert counts.sum() == 200 and counts.max() == 200
-    acc_collapsed = np.mean(pred == y_te)
-    assert acc_collapsed == pytest.approx(np.mean(y_te == pred[0]), abs=0)
-    assert trained.accuracy(X_te, y_te) > acc_collapsed + 0.4
-
-
-def test_forward_in_batches_refuses_a_remainder():
-    net = _small_bn_net()
-    with pytest.raises(ValueError, match="multiple of batch_size"):
-        tt.forward_in_batches(net, np.zeros((6, 10)), 3)
-
-
-# --------------------------------------------------------------------------
-# Population statistics
-# --------------------------------------------------------------------------
-
-
-def test_population_statistics_follow_algorithm_2():
-    net = _small_bn_net(seed=3)
-    X = np.random.default_rng(3).normal(size=(6, 43))
-    k = 8
-    stats = tt.population_statistics(net, X, batch_size=k)
-    mus = {1: [], 2: []}
-    vs = {1: [], 2: []}
-    for g in range(43 // k):  # the last 3 examples are dropped
-        ref = net.inspect(X[:, g * k : (g + 1) * k], training=True)
-        for layer in (1, 2):
-            Z = ref[f"Z{layer}"]
-            mus[layer].append(Z.mean(axis=1))
-            vs[layer].append(Z.var(axis=1))
-    for layer in (1, 2):
-        mean, var = stats[layer]
-        assert mean.shape == var.shape == (net.layer_sizes[layer], 1)
-        np.testing.assert_allclose(mean[:, 0], np.mean(mus[layer], axis=0), atol=1e-12)
-        np.testing.assert_allclose(
-            var[:, 0], k / (k - 1) * np.mean(vs[layer], axis=0), rtol=1e-12
-        )
-
-
-def test_with_running_stats_copies():
-    net = _small_bn_net(seed=4)
-    old = net.bn_layers[1].running_mean.copy()
-    stats = {1: (np.full((5, 1), 2.0), np.full((5, 1), 3.0))}
-    new = tt.with_running_stats(net, stats)
-    np.testing.assert_array_equal(new.bn_layers[1].running_mean, 2.0)
-    np.testing.assert_array_equal(new.bn_layers[1].running_var, 3.0)
-    np.testing.assert_array_equal(net.bn_layers[1].running_mean, old)
-    with pytest.raises(ValueError, match="layer 3"):
-        tt.with_running_stats(net, {3: stats[1]})
-
-
-def test_warmup_experiment(mnist_small):
-    X_tr, y_tr, X_te, y_te = mnist_small
-    res = tt.warmup_experiment(
-        X_tr, y_tr, X_te, y_te, checkpoints=(1, 4), ema_betas=(0.9, 0.99),
-        progress=False,
-    )  # fmt: skip
-    assert res.max_weight_diff == 0.0  # running averages never touch training
-    assert res.steps.tolist() == [1, 4]
-    for acc in [*res.running_acc.values(), res.population_acc]:
-        assert acc.shape == (2,) and np.all((acc >= 0) & (acc <= 1))
-    _, _, lines = tt.plot_warmup(res)
-    assert len(lines) == 3
-    np.testing.assert_allclose(lines[-1].get_ydata(), 100 * res.population_acc)
+def test_plot_warmup_refuses_mismatched_input():
+    with pytest.raises(ValueError, match="shape"):
+        tt.plot_warmup((1, 2), {"EMA 0.9": [0.5]})
+    with pytest.raises(ValueError, match="positive"):
+        tt.plot_warmup((0, 2), {"EMA 0.9": [0.5, 0.6]})
 
 
 # --------------------------------------------------------------------------
@@ -386,38 +228,6 @@ def test_momentum_confusion_figure(p, smooth):
     np.testing.assert_allclose(
         art["torch"].get_ydata(), tt.ema(stream.mu_B, 1 - p, 0.0), rtol=1e-15
     )
-
-
-# --------------------------------------------------------------------------
-# Folding
-# --------------------------------------------------------------------------
-
-
-def test_fold_batchnorm_identity():
-    rng = np.random.default_rng(5)
-    W, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 1))
-    gamma, beta = rng.uniform(0.5, 2, (4, 1)), rng.normal(size=(4, 1))
-    mean, var = rng.normal(size=(4, 1)), rng.uniform(0.1, 3, (4, 1))
-    A = rng.normal(size=(3, 9))
-    Wf, bf = tt.fold_batchnorm(W, gamma, beta, mean, var, 1e-5, b)
-    ref = batchnorm_inference(W @ A + b, gamma, beta, mean, var, 1e-5)
-    np.testing.assert_allclose(Wf @ A + bf, ref, rtol=1e-12, atol=1e-13)
-    Wf0, bf0 = tt.fold_batchnorm(W, gamma, beta, mean, var)
-    ref0 = batchnorm_inference(W @ A, gamma, beta, mean, var)
-    np.testing.assert_allclose(Wf0 @ A + bf0, ref0, rtol=1e-12, atol=1e-13)
-    with pytest.raises(ValueError, match="gamma"):
-        tt.fold_batchnorm(W, gamma.ravel(), beta, mean, var)
-
-
-@pytest.mark.parametrize("use_bias", [None, True])
-def test_fold_network_computes_the_same_outputs(use_bias):
-    net = _small_bn_net(seed=6, use_bias=use_bias)
-    X = np.random.default_rng(6).normal(size=(6, 25))
-    plain = tt.fold_network(net)
-    assert not plain.bn_layers
-    ref = net.inspect(X, training=False)["A3"]
-    np.testing.assert_allclose(plain.inspect(X)["A3"], ref, rtol=1e-12, atol=1e-15)
-    np.testing.assert_array_equal(plain.predict(X), net.predict(X))
 
 
 # --------------------------------------------------------------------------

@@ -41,9 +41,9 @@ Layout
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
     ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` and
-    ``network_forward`` (03),
-    ``batch_noise`` (04), ``percentiles`` (05), ``running_stats`` and
-    ``inference`` (06), ``saturation`` (07): each holds its test cases, its
+    ``network_forward`` (03), ``batch_noise`` (04), ``percentiles`` (05),
+    ``running_stats``, ``inference`` and ``folding`` (06), ``saturation`` and
+    ``layernorm`` (07): each holds its test cases, its
     independent reference, its table of mistakes and its ``check_...``.
 
 Adding an exercise
@@ -87,9 +87,11 @@ the module, using :mod:`bnutils.checks.engine`:
 from bnutils.checks.backward import check_batchnorm_backward
 from bnutils.checks.batch_noise import check_batch_mean_std, check_batch_var_std
 from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
+from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
+from bnutils.checks.layernorm import check_layernorm_backward, check_layernorm_forward
 from bnutils.checks.network_forward import check_forward_with_bn
 from bnutils.checks.normalize import NORMALIZE_TOL, check_normalize_inputs
 from bnutils.checks.percentiles import check_percentiles_over_training
@@ -106,7 +108,10 @@ __all__ = [
     "check_batchnorm_backward",
     "check_batchnorm_forward",
     "check_batchnorm_inference",
+    "check_fold_batchnorm",
     "check_forward_with_bn",
+    "check_layernorm_backward",
+    "check_layernorm_forward",
     "check_normalize_inputs",
     "check_percentiles_over_training",
     "check_saturation_share",

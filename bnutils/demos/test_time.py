@@ -1,35 +1,29 @@
-"""Notebook 06, Batch Norm at test time: running averages and inference mode.
+"""Notebook 06, Batch Norm at test time: its figures, panels and bookkeeping.
 
-What the notebook computes and shows:
+The computations the notebook teaches are written in its cells: the training
+loop that records every mini-batch's statistics, the exponentially weighted
+average and its bias correction, the population statistics of Ioffe &
+Szegedy's Algorithm 2, the accuracy of the running, bias-corrected and
+population estimates early in training, the frameworks' update rules, and
+folding Batch Norm into W and b. This module keeps what would only clutter
+them:
 
-* **One example has no batch statistics.** :func:`forward_in_batches` runs a
-  trained :class:`~bnutils.network.Network` in *training* mode on consecutive
-  groups of ``batch_size`` examples, each group normalized with its own
-  statistics. The package refuses a batch of one in training mode; this
-  function does not, so the notebook can show what would happen: with
-  ``batch_size=1`` every unit's value equals its own mean, the variance is 0,
-  ``Z_norm`` is exactly 0 and ``Z_tilde`` is ``beta`` whatever the input, so
-  every example gets the same prediction (:func:`predict_training_mode`,
-  :func:`plot_prediction_histograms`).
-* **Exponentially weighted averages** (the course's ``v = beta v + (1 - beta)
-  theta``): :func:`ema`, the bias-corrected :func:`bias_corrected`
-  ``(v_t - beta^t v_0) / (1 - beta^t)``, the initial value's weight
-  ``beta^t`` and :func:`steps_until` it falls below a fraction,
-  :func:`effective_window` ``1 / (1 - beta)`` and :func:`bessel_factor`
-  ``m / (m - 1)``. :func:`make_stream` draws mini-batches of one unit from a
-  known (fixed or drifting) distribution; :func:`ewma_panel` shows the running
-  estimates against the truth.
-* **Population statistics** (Ioffe & Szegedy 2015, Algorithm 2):
-  :func:`population_statistics`, :func:`with_running_stats` and
-  :func:`warmup_experiment` (test accuracy with the running averages vs the
-  population statistics early in training).
-* **Framework conventions** simulated with numpy alone:
-  :func:`pytorch_running_update`, :func:`keras_running_update`,
-  :func:`cs231n_running_update`, :func:`simulate_convention`,
-  :func:`single_example_training`, :func:`conventions_rows` /
-  :func:`conventions_html`, and the momentum direction mix-up
-  (:func:`plot_momentum_confusion`, :func:`momentum_panel`).
-* **Folding BN into W and b**: :func:`fold_batchnorm`, :func:`fold_network`.
+* :func:`plot_prediction_histograms` (and :func:`class_histogram`): predicted
+  classes in training mode with a batch of one against inference mode.
+* :func:`ewma_panel`: running estimates of a unit's mean and variance against
+  the truth, on streams of mini-batches drawn by :func:`make_stream` from a
+  known (fixed or drifting) distribution; :func:`ema`, :func:`bias_corrected`,
+  :func:`running_estimates`, :func:`effective_window` and
+  :func:`bessel_factor` compute what it draws.
+* :func:`plot_warmup`: test accuracy against training steps for several
+  estimates of the statistics.
+* The frameworks' conventions, simulated with numpy alone:
+  :data:`CONVENTIONS`, :func:`pytorch_running_update`,
+  :func:`keras_running_update`, :func:`cs231n_running_update`,
+  :func:`simulate_convention`, :func:`single_example_training`,
+  :func:`conventions_rows` / :func:`conventions_html` (the table), and the
+  momentum direction mix-up (:func:`plot_momentum_confusion`,
+  :func:`momentum_panel`).
 
 Arrays follow the course's layout (units, examples) = ``(n_l, m)``; a stream
 of ``T`` mini-batches of one unit is a ``(T, m)`` array (one row per batch).
@@ -39,7 +33,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ipywidgets as ipw
 import numpy as np
@@ -47,23 +41,16 @@ from matplotlib.patches import Rectangle
 
 from bnutils import plots, widgets
 from bnutils.layers import BatchNorm
-from bnutils.network import Network
-from bnutils.optim import Momentum
-from bnutils.train import train
 
 __all__ = [
     "CONVENTIONS",
     "DRIFT_MEAN",
     "DRIFT_MEAN_STEPS",
     "DRIFT_VAR_STEPS",
-    "LAYER_SIZES",
     "STREAM_MEAN",
     "STREAM_VAR",
-    "BatchedForward",
     "Convention",
     "StatStream",
-    "WarmupResult",
-    "bessel_experiment",
     "bessel_factor",
     "bias_corrected",
     "class_histogram",
@@ -73,30 +60,18 @@ __all__ = [
     "effective_window",
     "ema",
     "ewma_panel",
-    "fold_batchnorm",
-    "fold_network",
-    "forward_in_batches",
     "keras_running_update",
-    "make_net",
     "make_stream",
     "momentum_panel",
     "plot_momentum_confusion",
     "plot_prediction_histograms",
     "plot_warmup",
-    "population_statistics",
-    "predict_training_mode",
     "pytorch_running_update",
     "running_estimates",
     "simulate_convention",
     "single_example_training",
-    "steps_until",
-    "train_mnist_net",
-    "warmup_experiment",
-    "with_running_stats",
 ]
 
-#: The notebook's network: 784 pixels -> 2 x 100 ReLU units with BN -> 10 digits.
-LAYER_SIZES = (784, 100, 100, 10)
 #: The known distribution of the stream of mini-batches: mean 3, variance 4.
 STREAM_MEAN = 3.0
 STREAM_VAR = 4.0
@@ -138,159 +113,16 @@ def _check_int(value, name: str, low: int) -> int:
 
 
 # --------------------------------------------------------------------------
-# The trained network
+# The batch-of-one collapse: a figure
 # --------------------------------------------------------------------------
 
 
-def make_net(ema_beta: float = 0.9, seed: int = 0) -> Network:
-    """The notebook's network: :data:`LAYER_SIZES`, ReLU, BN on both hidden
-    layers, He initialization, the given ``ema_beta`` for the running averages."""
-    return Network(
-        list(LAYER_SIZES),
-        activation="relu",
-        batchnorm=True,
-        weight_scale="he",
-        ema_beta=_check_ema_beta(ema_beta),
-        seed=seed,
-    )
-
-
-def train_mnist_net(
-    X_train,
-    y_train,
-    X_test=None,
-    y_test=None,
-    steps: int = 500,
-    lr: float = 0.1,
-    batch_size: int = 60,
-    ema_beta: float = 0.9,
-    seed: int = 0,
-    progress: bool = True,
-):
-    """Train :func:`make_net` with momentum on MNIST mini-batches.
-
-    Parameters
-    ----------
-    X_train : shape (784, m); y_train : int labels, shape (m,).
-    X_test, y_test : optional, shapes (784, m_test) and (m_test,).
-    steps, lr, batch_size, ema_beta, seed : the run's settings.
-    progress : show a progress bar (in a notebook).
-
-    Returns ``(net, history)`` (see :func:`bnutils.train.train`).
-    """
-    net = make_net(ema_beta=ema_beta, seed=seed)
-    history = train(
-        net,
-        Momentum(lr),
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        batch_size=batch_size,
-        steps=steps,
-        eval_every=max(1, steps // 5),
-        seed=seed,
-        progress=progress,
-    )
-    return net, history
-
-
-# --------------------------------------------------------------------------
-# Training mode on groups of examples (batch of one included)
-# --------------------------------------------------------------------------
-
-
-def _activate(name: str, Z: np.ndarray) -> np.ndarray:
-    if name == "relu":
-        return np.maximum(Z, 0.0)
-    if name == "tanh":
-        return np.tanh(Z)
-    return 0.5 * (1.0 + np.tanh(0.5 * Z))  # sigmoid, without overflow
-
-
-def _softmax(Z: np.ndarray) -> np.ndarray:
-    E = np.exp(Z - Z.max(axis=0, keepdims=True))
-    return E / E.sum(axis=0, keepdims=True)
-
-
-@dataclass
-class BatchedForward:
-    """What :func:`forward_in_batches` returns.
-
-    Attributes
-    ----------
-    probs : softmax outputs, shape (n_out, m).
-    Zt : hidden layer l -> input of its activation, shape (n_l, m).
-    mu, var : BN layer l -> each group's mean and biased variance, shape
-        (n_l, n_groups); column g belongs to examples g*k .. g*k + k - 1.
-    batch_size : k, the examples per group.
-    """
-
-    probs: np.ndarray
-    Zt: dict
-    mu: dict
-    var: dict
-    batch_size: int
-
-
-def forward_in_batches(net: Network, X, batch_size: int) -> BatchedForward:
-    """Training-mode forward pass with consecutive groups of ``batch_size``
-    examples as separate mini-batches; no state of ``net`` changes.
-
-    Every Batch Norm layer normalizes each group with that group's own mean
-    and (biased) variance, exactly as a training step would if the group were
-    its mini-batch. Unlike :class:`bnutils.layers.BatchNorm`, a batch of one is
-    allowed: then each value equals its mean, the variance is 0 and
-    ``Z_norm = 0 / sqrt(0 + eps) = 0`` exactly, so ``Z_tilde = beta``.
-
-    Parameters
-    ----------
-    net : a :class:`~bnutils.network.Network` (with or without BN).
-    X : inputs, shape (n_x, m); m must be a multiple of ``batch_size``.
-    batch_size : k >= 1 examples per group; groups are the columns
-        ``[0, k), [k, 2k), ...``.
-
-    Returns a :class:`BatchedForward`.
-    """
-    X = net.check_X(X)
-    k = _check_int(batch_size, "batch_size", 1)
-    m = X.shape[1]
-    if m % k:
-        raise ValueError(
-            f"X has m = {m} examples, not a multiple of batch_size = {k}; pass "
-            f"X[:, :{m - m % k}] to drop the last {m % k}."
-        )
-    n_groups = m // k
-    p = net.params
-    A = X
-    Zt_all, mu_all, var_all = {}, {}, {}
-    for layer in range(1, net.L + 1):
-        Z = p[f"W{layer}"] @ A
-        if net.has_bias(layer):
-            Z = Z + p[f"b{layer}"]
-        if layer == net.L:
-            break
-        bn = net.bn_layers.get(layer)
-        if bn is None:
-            Zt = Z
-        else:
-            n_l = Z.shape[0]
-            Zg = Z.reshape(n_l, n_groups, k)  # column g*k + j -> [:, g, j]
-            mu = Zg.mean(axis=2, keepdims=True)  # (n_l, G, 1)
-            var = np.mean((Zg - mu) ** 2, axis=2, keepdims=True)  # (n_l, G, 1)
-            Z_norm = (Zg - mu) / np.sqrt(var + bn.eps)
-            Zt = (bn.gamma[:, :, None] * Z_norm + bn.beta[:, :, None]).reshape(n_l, m)
-            mu_all[layer] = mu[:, :, 0]
-            var_all[layer] = var[:, :, 0]
-        Zt_all[layer] = Zt
-        A = _activate(net.activation, Zt)
-    return BatchedForward(_softmax(Z), Zt_all, mu_all, var_all, k)
-
-
-def predict_training_mode(net: Network, X, batch_size: int = 1) -> np.ndarray:
-    """Predicted labels, shape (m,), with training-mode Batch Norm on groups of
-    ``batch_size`` examples (see :func:`forward_in_batches`). X : (n_x, m)."""
-    return forward_in_batches(net, X, batch_size).probs.argmax(axis=0)
+def _fixed_layout(fig, **margins) -> None:
+    """Fixed margins instead of constrained layout: a static figure is drawn
+    twice by the notebook's inline backend (once to find its bounding box), and
+    solving the layout each time cost as much as drawing it."""
+    fig.set_layout_engine(None)
+    fig.subplots_adjust(**margins)
 
 
 def class_histogram(labels, n_classes: int = 10) -> np.ndarray:
@@ -319,6 +151,7 @@ def plot_prediction_histograms(y_true, pred_training, pred_inference):
     true_counts = class_histogram(y_true, n_classes)
     classes = np.arange(n_classes)
     fig, axes = plots.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
+    _fixed_layout(fig, left=0.08, right=0.99, bottom=0.15, top=0.84, wspace=0.06)
     bars = []
     for ax, pred, color, title in (
         (
@@ -400,21 +233,6 @@ def bias_corrected(v, ema_beta: float, v0):
     return (v - w * np.asarray(v0, dtype=np.float64)) / (1.0 - w)
 
 
-def steps_until(ema_beta: float, fraction: float) -> int:
-    """The first step t at which the initial value's weight ``beta^t`` is
-    below ``fraction``: ``floor(ln(fraction) / ln(beta)) + 1``.
-
-    0.9 -> 22 for 10 %, 44 for 1 %; 0.99 -> 230 / 459; 0.999 -> 2302 / 4603.
-    """
-    b = _check_ema_beta(ema_beta)
-    f = float(fraction)
-    if not 0.0 < f < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), e.g. 0.1; got {fraction}.")
-    if b == 0.0:
-        return 1
-    return math.floor(math.log(f) / math.log(b)) + 1
-
-
 def effective_window(ema_beta: float) -> float:
     """``1 / (1 - ema_beta)``: roughly how many recent steps the EMA averages
     (the course's rule of thumb: 10 for 0.9)."""
@@ -426,50 +244,6 @@ def bessel_factor(m: int) -> float:
     estimate of the population variance (2.0 at m = 2, 1.033 at m = 32)."""
     m = _check_int(m, "m", 2)
     return m / (m - 1)
-
-
-def bessel_experiment(
-    m_values=(2, 4, 8, 32),
-    n_batches: int = 20000,
-    var: float = STREAM_VAR,
-    ema_beta: float = 0.9,
-    seed: int = 0,
-) -> list[dict]:
-    """What the running variance settles at, with and without ``m / (m - 1)``.
-
-    For each batch size m, ``n_batches`` mini-batches of one unit are drawn
-    from N(3, var). Returned per m (one dict per row): ``"m"``, ``"factor"``
-    (m / (m - 1)), ``"mean_var_B"`` (average biased batch variance),
-    ``"closed_form"`` ((m - 1) / m * var, its expectation), and the average
-    over steps 101 .. n_batches of the running variance (EMA with ``ema_beta``,
-    from 1) fed the biased ``var_B`` (``"running_biased"``) or the unbiased
-    ``m / (m - 1) var_B`` (``"running_unbiased"``).
-    """
-    n_batches = _check_int(n_batches, "n_batches", 200)
-    rng = np.random.default_rng(seed)
-    m_values = [_check_int(m, "m", 2) for m in m_values]
-    var_B = np.stack(
-        [
-            np.var(3.0 + math.sqrt(var) * rng.standard_normal((n_batches, m)), axis=1)
-            for m in m_values
-        ],
-        axis=1,
-    )  # (n_batches, len(m_values)), biased
-    factors = np.array([bessel_factor(m) for m in m_values])
-    fed = np.concatenate([var_B, var_B * factors], axis=1)  # (n_batches, 2 K)
-    running = ema(fed, ema_beta, 1.0)[100:].mean(axis=0)
-    k = len(m_values)
-    return [
-        {
-            "m": m,
-            "factor": float(factors[j]),
-            "mean_var_B": float(var_B[:, j].mean()),
-            "closed_form": (m - 1) / m * var,
-            "running_biased": float(running[j]),
-            "running_unbiased": float(running[k + j]),
-        }
-        for j, m in enumerate(m_values)
-    ]
 
 
 @dataclass
@@ -731,185 +505,58 @@ def ewma_panel(seed: int = 0) -> widgets.Panel:
 
 
 # --------------------------------------------------------------------------
-# Population statistics (Ioffe & Szegedy 2015, Algorithm 2)
+# Running averages vs population statistics early in training: a figure
 # --------------------------------------------------------------------------
 
 
-def population_statistics(net: Network, X, batch_size: int = 60) -> dict:
-    """Algorithm 2's statistics of every BN layer over a whole data set.
-
-    ``X`` is cut into consecutive mini-batches of ``batch_size`` (the last
-    incomplete one is dropped); each is passed through the network in training
-    mode (:func:`forward_in_batches`, nothing is updated). Per BN layer:
-    ``E[z] = mean of mu_B`` and ``Var[z] = m / (m - 1) * mean of var_B``.
+def plot_warmup(steps, accuracies: dict):
+    """Test accuracy against training steps (log scale), one line per estimate
+    of the Batch Norm statistics.
 
     Parameters
     ----------
-    net : a network with Batch Norm. X : shape (n_x, m_total).
-    batch_size : m >= 2, as in training.
+    steps : the checkpoints, shape (K,), positive.
+    accuracies : label -> test accuracies in [0, 1] at the checkpoints, (K,)
+        each. Labels containing ``"corrected"`` are drawn dashed in the colour
+        of the line before them; a label containing ``"population"`` is drawn
+        in green with square markers.
 
-    Returns
-    -------
-    dict layer -> ``(mean, var)``, each of shape (n_l, 1).
+    Returns ``(fig, ax, lines)`` with one Line2D per label, in order.
     """
-    k = _check_int(batch_size, "batch_size", 2)
-    X = net.check_X(X)
-    n_use = X.shape[1] // k * k
-    if n_use == 0:
-        raise ValueError(f"X has fewer examples ({X.shape[1]}) than batch_size = {k}.")
-    fwd = forward_in_batches(net, X[:, :n_use], k)
-    return {
-        layer: (
-            fwd.mu[layer].mean(axis=1, keepdims=True),
-            bessel_factor(k) * fwd.var[layer].mean(axis=1, keepdims=True),
-        )
-        for layer in fwd.mu
-    }
-
-
-def with_running_stats(net: Network, stats: dict) -> Network:
-    """A copy of ``net`` whose BN running statistics are replaced by ``stats``
-    (layer -> (mean, var), shapes (n_l, 1)); ``net`` is not changed."""
-    new = net.copy()
-    for layer, (mean, var) in stats.items():
-        if layer not in new.bn_layers:
-            raise ValueError(f"layer {layer} has no Batch Norm in this network.")
-        new.bn_layers[layer].running_mean = np.array(mean, dtype=np.float64)
-        new.bn_layers[layer].running_var = np.array(var, dtype=np.float64)
-    return new
-
-
-@dataclass
-class WarmupResult:
-    """What :func:`warmup_experiment` measured, at each checkpoint.
-
-    steps : (K,) the checkpoints. running_acc : ema_beta -> (K,) test accuracy
-    with the running averages. population_acc : (K,) with the population
-    statistics of the training set. max_weight_diff : largest difference between
-    the weights of the networks trained with different ema_beta (0: the running
-    averages never influence training).
-    """
-
-    steps: np.ndarray
-    running_acc: dict
-    population_acc: np.ndarray
-    max_weight_diff: float
-    ema_betas: tuple = field(default_factory=tuple)
-
-
-def warmup_experiment(
-    X_train,
-    y_train,
-    X_test,
-    y_test,
-    checkpoints=(1, 2, 3, 5, 10, 20, 50, 100, 200),
-    ema_betas=(0.9, 0.99),
-    lr: float = 0.1,
-    batch_size: int = 60,
-    seed: int = 0,
-    progress: bool = True,
-) -> WarmupResult:
-    """Test accuracy early in training: running averages vs population statistics.
-
-    One network per ``ema_beta`` (same seed, so the same weights), trained
-    with momentum on the same mini-batches. At each checkpoint: the test
-    accuracy of each network in inference mode (its running averages) and of
-    the first one with the population statistics of the whole training set
-    (:func:`population_statistics`, Karpathy's "calibrate" pass).
-
-    X_train : (784, m); y_train : (m,); X_test : (784, m_test); y_test : (m_test,).
-    Returns a :class:`WarmupResult`.
-    """
-    checkpoints = np.unique(np.asarray(checkpoints, dtype=np.int64))
-    if checkpoints.size == 0 or checkpoints[0] < 1:
+    steps = np.asarray(steps)
+    if steps.ndim != 1 or steps.size == 0 or np.any(steps <= 0):
         raise ValueError(
-            "checkpoints must be positive step numbers, e.g. (1, 10, 100)."
+            f"steps must be positive checkpoints, shape (K,); got {steps}."
         )
-    ema_betas = tuple(_check_ema_beta(b) for b in ema_betas)
-    if not ema_betas:
-        raise ValueError("give at least one ema_beta.")
-    nets = [make_net(ema_beta=b, seed=seed) for b in ema_betas]
-    opts = [Momentum(lr) for _ in nets]
-    X_train = nets[0].check_X(X_train, "X_train")
-    y_train = nets[0].check_y(y_train, X_train.shape[1], "y_train")
-    m = X_train.shape[1]
-    k = _check_int(batch_size, "batch_size", 2)
-    rng = np.random.default_rng(seed)
-    order, pos = rng.permutation(m), 0
-    running = {b: [] for b in ema_betas}
-    population = []
-    total = int(checkpoints[-1])
-    with widgets.Progress(total, "training", enabled=progress) as bar:
-        for s in range(1, total + 1):
-            if pos + k > m:
-                order, pos = rng.permutation(m), 0
-            idx = order[pos : pos + k]
-            pos += k
-            Xb, yb = X_train[:, idx], y_train[idx]
-            for net, opt in zip(nets, opts, strict=True):
-                _, grads = net.loss_and_grads(Xb, yb)
-                opt.step(net.params, grads)
-            if s in checkpoints:
-                for b, net in zip(ema_betas, nets, strict=True):
-                    running[b].append(net.accuracy(X_test, y_test))
-                calibrated = with_running_stats(
-                    nets[0], population_statistics(nets[0], X_train, k)
-                )
-                population.append(calibrated.accuracy(X_test, y_test))
-                bar.update(s)
-    diff = max(
-        (
-            float(np.max(np.abs(n.params[key] - nets[0].params[key])))
-            for n in nets[1:]
-            for key in n.params
-        ),
-        default=0.0,
+    fig, ax = plots.subplots(figsize=(7.6, 4.0))
+    _fixed_layout(fig, left=0.09, right=0.98, bottom=0.13, top=0.92)
+    palette = iter(
+        [plots.BN_COLOR, plots.OKABE_ITO["orange"], plots.OKABE_ITO["purple"]]
     )
-    return WarmupResult(
-        checkpoints,
-        {b: np.array(v) for b, v in running.items()},
-        np.array(population),
-        diff,
-        ema_betas,
-    )
-
-
-def plot_warmup(result: WarmupResult):
-    """Test accuracy against training steps (log scale): one line per
-    ema_beta (running averages) and one for the population statistics.
-    Returns ``(fig, ax, lines)``."""
-    fig, ax = plots.subplots(figsize=(7.2, 3.8))
-    colors = [plots.BN_COLOR, plots.OKABE_ITO["orange"], plots.OKABE_ITO["purple"]]
+    color = plots.BN_COLOR
     lines = []
-    for b, color in zip(result.ema_betas, colors, strict=False):
-        lines.append(
-            plots.line(
-                result.steps,
-                100 * result.running_acc[b],
-                ax=ax,
-                marker="o",
-                color=color,
-                label=f"running averages, ema_beta = {b:g}",
+    for label, acc in accuracies.items():
+        acc = np.asarray(acc, dtype=float)
+        if acc.shape != steps.shape:
+            raise ValueError(
+                f"accuracies[{label!r}] has shape {acc.shape}; expected {steps.shape}."
             )
-        )
-    lines.append(
-        plots.line(
-            result.steps,
-            100 * result.population_acc,
-            ax=ax,
-            marker="s",
-            ls="--",
-            color=plots.OKABE_ITO["green"],
-            label="population statistics (whole training set)",
-        )
-    )
+        style = {"marker": "o", "ls": "-"}
+        if "population" in label:
+            style = {"marker": "s", "ls": "-", "color": plots.OKABE_ITO["green"]}
+        elif "corrected" in label:
+            style = {"marker": "^", "ls": "--", "color": color}
+        else:
+            color = next(palette, plots.OKABE_ITO["black"])
+            style["color"] = color
+        lines.append(plots.line(steps, 100 * acc, ax=ax, label=label, lw=1.8, **style))
     ax.set_xscale("log")
-    ax.set_xticks(result.steps, [str(int(s)) for s in result.steps])
+    ax.set_xticks(steps, [str(int(s)) for s in steps])
     ax.minorticks_off()
     ax.set_ylim(0, 100)
     ax.set_xlabel("training steps (log scale)")
     ax.set_ylabel("test accuracy, inference mode (%)")
-    ax.set_title("Early in training the running averages still remember 0 and 1")
+    ax.set_title("Early in training the raw running averages still remember 0 and 1")
     ax.legend(loc="lower right")
     return fig, ax, lines
 
@@ -1235,6 +882,7 @@ def plot_momentum_confusion(
         raise ValueError(f"p must be in (0, 1); got {p}.")
     stream = make_stream(steps, m, seed=seed)
     fig, ax = plots.subplots(figsize=(8.0, 3.8))
+    _fixed_layout(fig, left=0.09, right=0.98, bottom=0.13, top=0.91)
     art = _draw_momentum(ax, stream, p)
     ax.set_title(
         f"momentum = {p:g}: PyTorch averages ~{1 / p:.0f} batches, "
@@ -1299,64 +947,3 @@ def momentum_panel(steps: int = 300, m: int = 16, seed: int = 1) -> widgets.Pane
     panel.artists = art
     panel.last = last
     return panel
-
-
-# --------------------------------------------------------------------------
-# Folding BN into W and b
-# --------------------------------------------------------------------------
-
-
-def fold_batchnorm(
-    W, gamma, beta, running_mean, running_var, eps: float = 1e-5, b=None
-):
-    """Fold inference-mode BN into the layer before it.
-
-    ``BN(W a + b) = W' a + b'`` with ``W' = gamma / sqrt(var + eps) * W`` (each
-    row scaled) and ``b' = gamma * (b - mean) / sqrt(var + eps) + beta``.
-
-    Parameters
-    ----------
-    W : shape (n_l, n_prev). b : shape (n_l, 1) or None (no bias: 0).
-    gamma, beta, running_mean, running_var : shape (n_l, 1).
-
-    Returns ``(W_folded, b_folded)`` of shapes (n_l, n_prev) and (n_l, 1).
-    """
-    W = np.asarray(W, dtype=np.float64)
-    n_l = W.shape[0]
-    for name, arr in (
-        ("gamma", gamma),
-        ("beta", beta),
-        ("running_mean", running_mean),
-        ("running_var", running_var),
-    ):
-        if np.shape(arr) != (n_l, 1):
-            raise ValueError(f"{name} must have shape ({n_l}, 1); got {np.shape(arr)}.")
-    b = np.zeros((n_l, 1)) if b is None else np.asarray(b, dtype=np.float64)
-    scale = gamma / np.sqrt(running_var + eps)  # (n_l, 1)
-    return scale * W, scale * (b - running_mean) + beta
-
-
-def fold_network(net: Network) -> Network:
-    """A plain network (no BN, a bias on every layer) that computes exactly
-    what ``net`` computes in inference mode: every BN layer folded into the
-    W and b before it (:func:`fold_batchnorm`)."""
-    plain = Network(
-        list(net.layer_sizes),
-        activation=net.activation,
-        batchnorm=False,
-        use_bias=True,
-        seed=net.seed,
-    )
-    for layer in range(1, net.L + 1):
-        W = net.params[f"W{layer}"]
-        b = net.params.get(f"b{layer}")
-        bn = net.bn_layers.get(layer)
-        if bn is None:
-            Wf, bf = W.copy(), (np.zeros((W.shape[0], 1)) if b is None else b.copy())
-        else:
-            Wf, bf = fold_batchnorm(
-                W, bn.gamma, bn.beta, bn.running_mean, bn.running_var, bn.eps, b
-            )
-        plain.params[f"W{layer}"] = Wf
-        plain.params[f"b{layer}"] = bf
-    return plain
