@@ -34,10 +34,10 @@ Layout
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
     ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` (03),
-    ``batch_noise`` and ``ghost_batch`` (04), ``percentiles`` (05),
-    ``running_stats`` and ``inference`` (06), ``saturation`` (07): each holds
-    its test cases, its independent reference, its table of mistakes and its
-    ``check_...``.
+    ``batch_noise`` and ``ghost_batch`` (04), ``percentiles`` and
+    ``predictiveness`` (05), ``running_stats`` and ``inference`` (06),
+    ``saturation`` (07): each holds its test cases, its independent
+    reference, its table of mistakes and its ``check_...``.
 
 Adding an exercise
 ------------------
@@ -80,6 +80,7 @@ from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
 from bnutils.checks.normalize import NORMALIZE_TOL, check_normalize_inputs
 from bnutils.checks.percentiles import check_percentiles_over_training
+from bnutils.checks.predictiveness import check_gradient_change
 from bnutils.checks.running_stats import check_update_running_stats
 from bnutils.checks.saturation import check_saturation_share
 
@@ -94,6 +95,7 @@ __all__ = [
     "check_batchnorm_forward",
     "check_batchnorm_inference",
     "check_ghost_batchnorm_forward",
+    "check_gradient_change",
     "check_normalize_inputs",
     "check_percentiles_over_training",
     "check_saturation_share",
