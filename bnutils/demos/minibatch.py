@@ -1247,7 +1247,7 @@ def ghost_batch_experiment(
             velocity *= momentum_beta
             velocity += flat_g
             flat -= (lr * (1.0 - momentum_beta)) * velocity
-            if (step + 1) % max(1, steps // 50) == 0:
+            if (step + 1) % max(1, steps // 20) == 0:  # few widget messages
                 bar.update(step + 1)
         bar.update(steps)
 
