@@ -35,8 +35,8 @@ def test_reproduce_figure1_with_every_network_and_the_extras(tmp_path):
             "--kinds",
             "plain,bn,noisy,xavier",
             "--extras",
-            "--measure-every",
-            "20",
+            "--measure-points",
+            "3",
         ],
         tmp_path,
     )
