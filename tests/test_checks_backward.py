@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks_support import assert_all_distinct, assert_rejected, quiet
+from checks_support import (
+    assert_all_distinct,
+    assert_cases_cover,
+    assert_rejected,
+    quiet,
+)
 
 from bnutils import layers, solutions
 from bnutils.checks import (
@@ -239,8 +244,155 @@ def test_backward_pass_message_quotes_finite_differences():
 
 
 def test_backward_variants_are_distinct():
-    Z, gamma, _, dZt, eps = backward._backward_case()
-    ref = backward._backward_ref(dZt, Z, gamma, eps)
-    for j, part in enumerate(backward._backward_variants(dZt, Z, gamma, eps)):
-        table = {"right": [ref[j]]} | {k: [v] for k, v in part.items()}
+    tables: list[dict[str, list[np.ndarray]]] = [{}, {}, {}]
+    for Z, gamma, _, dZt, eps in backward._backward_cases():
+        ref = backward._backward_ref(dZt, Z, gamma, eps)
+        for j, part in enumerate(backward._backward_variants(dZt, Z, gamma, eps)):
+            tables[j].setdefault("right", []).append(ref[j])
+            for key, array in part.items():
+                tables[j].setdefault(key, []).append(array)
+    for table in tables:
         assert_all_distinct(table)
+
+
+# ---------------------------------------------------------------------------
+# Several cases; more named mistakes
+# ---------------------------------------------------------------------------
+
+
+def test_backward_cases_vary_shape_eps_offset_and_scale():
+    cases = backward._backward_cases()
+    assert_cases_cover(
+        [c[0].shape for c in cases], [c[4] for c in cases], [c[0] for c in cases]
+    )
+
+
+def test_backward_cache_is_the_forward_pass_of_its_case():
+    for Z, gamma, beta, _, eps in backward._backward_cases():
+        cache = backward._reference_cache(Z, gamma, beta, eps)
+        _, package = layers.batchnorm_forward(Z, gamma, beta, eps)
+        for field in layers.BNCache._fields:
+            assert rel_error(getattr(cache, field), getattr(package, field)) < 1e-12
+
+
+def _compact(dZ_tilde, cache, inv_std, Z_norm):
+    m = dZ_tilde.shape[1]
+    dZn = dZ_tilde * cache.gamma
+    dZ = (inv_std / m) * (
+        m * dZn
+        - dZn.sum(axis=1, keepdims=True)
+        - Z_norm * (dZn * Z_norm).sum(axis=1, keepdims=True)
+    )
+    dgamma = (dZ_tilde * Z_norm).sum(axis=1, keepdims=True)
+    return dZ, dgamma, dZ_tilde.sum(axis=1, keepdims=True)
+
+
+def bwd_eps_1e5(dZ_tilde, cache):
+    inv_std = 1 / np.sqrt(cache.var + 1e-5)  # instead of cache.eps
+    return _compact(dZ_tilde, cache, inv_std, cache.Z_norm)
+
+
+def bwd_eps_1e5_everywhere(dZ_tilde, cache):
+    inv_std = 1 / np.sqrt(cache.var + 1e-5)
+    return _compact(dZ_tilde, cache, inv_std, cache.Z_centered * inv_std)
+
+
+def bwd_no_eps(dZ_tilde, cache):
+    return _compact(dZ_tilde, cache, 1 / np.sqrt(cache.var), cache.Z_norm)
+
+
+def _staged(dZ_tilde, cache, *, Zc=None, power=3, half=-0.5, m_var=None, m_mu=None):
+    m = dZ_tilde.shape[1]
+    Zc = cache.Z_centered if Zc is None else Zc
+    dZn = dZ_tilde * cache.gamma
+    dvar = np.sum(dZn * Zc, axis=1, keepdims=True) * half * cache.inv_std**power
+    dmu = -np.sum(dZn * cache.inv_std, axis=1, keepdims=True)
+    dZ = dZn * cache.inv_std + dvar * 2 * Zc / (m_var or m) + dmu / (m_mu or m)
+    return (
+        dZ,
+        np.sum(dZ_tilde * cache.Z_norm, axis=1, keepdims=True),
+        np.sum(dZ_tilde, axis=1, keepdims=True),
+    )
+
+
+def bwd_dvar_power_2(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, power=2)
+
+
+def bwd_dvar_no_half(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, half=1.0)
+
+
+def bwd_dvar_plus_half(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, half=0.5)
+
+
+def bwd_var_term_no_m(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, m_var=1)
+
+
+def bwd_mu_term_no_m(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, m_mu=1)
+
+
+def bwd_Z_not_centered(dZ_tilde, cache):
+    return _staged(dZ_tilde, cache, Zc=cache.Z)
+
+
+def bwd_dgamma_Z_centered(dZ_tilde, cache):
+    dZ, _, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ, np.sum(dZ_tilde * cache.Z_centered, axis=1, keepdims=True), dbeta
+
+
+MORE_MISTAKES = [
+    (bwd_eps_1e5, "eps_hardcoded", ["eps = 1e-05 instead of the argument cache.eps"]),
+    (bwd_eps_1e5_everywhere, "eps_hardcoded", ["eps = 1e-05"]),
+    (bwd_no_eps, "eps_ignored", ["eps out"]),
+    (bwd_dvar_power_2, "dvar_power", ["(var + eps)^(-3/2)"]),
+    (bwd_dvar_no_half, "dvar_half", ["-1/2"]),
+    (bwd_dvar_plus_half, "dvar_sign", ["wrong sign"]),
+    (bwd_var_term_no_m, "dvar_term_m", ["var path", "1/m"]),
+    (bwd_mu_term_no_m, "dmu_term_m", ["mu path", "1/m"]),
+    (bwd_Z_not_centered, "used_Z_not_centered", ["Z_centered"]),
+    (bwd_dgamma_Z_centered, "dgamma_used_Z_centered", ["Z_centered instead"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"),
+    MORE_MISTAKES,
+    ids=[f[0].__name__ for f in MORE_MISTAKES],
+)
+def test_backward_more_mistakes(fn, tag, keywords):
+    result = quiet(check_batchnorm_backward, fn)
+    assert_rejected(result, tag, *keywords)
+    assert result.hint
+
+
+def bwd_inv_std_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ * cache.inv_std, dgamma, dbeta
+
+
+def bwd_gamma_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ * cache.gamma, dgamma, dbeta
+
+
+def bwd_divides_by_m_twice(dZ_tilde, cache):
+    dZ, dgamma, dbeta = solutions.batchnorm_backward(dZ_tilde, cache)
+    return dZ / dZ_tilde.shape[1], dgamma, dbeta
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag"),
+    [
+        (bwd_inv_std_twice, "inv_std_twice"),
+        (bwd_gamma_twice, "gamma_twice"),
+        (bwd_divides_by_m_twice, "extra_1_over_m"),
+    ],
+)
+def test_backward_adversarial_mistakes(fn, tag):
+    """Found by an adversarial pass (issue 9): named since."""
+    result = quiet(check_batchnorm_backward, fn)
+    assert result.mistake == tag and result.hint, result

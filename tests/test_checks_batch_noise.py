@@ -176,3 +176,59 @@ def test_solutions_module_passes_the_checkers(name, check):
     import bnutils.solutions as solutions
 
     assert check(getattr(solutions, name), verbose=False).passed
+
+
+# --------------------------------------------------------------------------
+# Several cases; numbers of the wrong kind
+# --------------------------------------------------------------------------
+
+
+def test_cases_include_m_2_odd_m_and_large_and_small_sigma():
+    sigmas = [s for s, _ in batch_noise.CHECK_CASES]
+    ms = [m for _, m in batch_noise.CHECK_CASES]
+    assert 2 in ms and any(m % 2 for m in ms) and len(set(ms)) >= 3
+    assert max(sigmas) >= 1e3 and min(sigmas) <= 1e-2
+
+
+def _solution_as(convert):
+    return lambda s, m: convert(s / np.sqrt(m))
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "words"),
+    [
+        (_solution_as(lambda v: v + 1e-3j), "wrong_type", "complex"),
+        (_solution_as(np.float32), "low_precision", "float32"),
+        (_solution_as(lambda v: np.ma.masked_array(v)), "wrong_type", "masked"),
+        (_solution_as(str), "wrong_type", "string"),
+        (lambda s, m: 10**400, "wrong_type", "too large"),
+        (lambda s, m: s / np.sqrt(m) if m != 7 else 0.0, "wrong_value", "m = 7"),
+        (lambda s, m: s / np.sqrt(m) if s < 100 else s / m, "wrong_value", "4000"),
+    ],
+)
+def test_numbers_of_the_wrong_kind_and_tuned_answers(fn, tag, words):
+    r = _silent(mb.check_batch_mean_std, fn)
+    assert not r.passed and r.mistake == tag and words in r.message, r
+
+
+def test_each_case_is_compared_on_its_own_scale():
+    """The answers span 1e-4 to 1e7: a relative error over all cases at once
+    would let an answer wrong only for a small sigma pass."""
+
+    def wrong_for_small_sigma(sigma, m):
+        right = batch_noise_solution(sigma, m)
+        return right if sigma > 1e-2 or np.ndim(m) else 0.0
+
+    r = _silent(mb.check_batch_var_std, wrong_for_small_sigma)
+    assert r.mistake == "wrong_value" and "sigma = 0.002" in r.message, r
+
+
+def test_a_near_miss_is_printed_with_enough_digits():
+    r = _silent(mb.check_batch_mean_std, lambda s, m: s / np.sqrt(m) * (1 + 1e-7))
+    assert r.mistake == "wrong_value"
+    got, expected = r.message.split("you return ")[1].split(", expected ")
+    assert got != expected.split(" (")[0]  # not "2.12132, expected 2.12132"
+
+
+def batch_noise_solution(sigma, m):
+    return sigma**2 * np.sqrt(2 * (m - 1)) / m

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks_support import assert_all_distinct, assert_rejected, quiet
+from checks_support import (
+    assert_all_distinct,
+    assert_cases_cover,
+    assert_rejected,
+    quiet,
+)
 
 from bnutils import solutions
 from bnutils.checks import (
@@ -151,7 +156,7 @@ FORWARD_MISTAKES = [
     (fwd_ddof1, "unbiased_var", ["unbiased", "ddof=1"]),
     (fwd_eps_outside, "eps_outside_sqrt", ["outside the square root"]),
     (fwd_no_eps, "eps_ignored", ["forgot eps"]),
-    (fwd_fixed_eps, "eps_hardcoded", ["eps argument"]),
+    (fwd_fixed_eps, "eps_hardcoded", ["eps = 1e-05 instead of the argument eps"]),
     (fwd_swapped, "gamma_beta_swapped", ["swapped"]),
     (fwd_no_gamma, "gamma_ignored", ["scale by gamma"]),
     (fwd_no_beta, "beta_ignored", ["shift by beta"]),
@@ -168,7 +173,7 @@ FORWARD_MISTAKES = [
     (fwd_unnameable, "unknown", ["can't name", "max |diff|"]),
     (fwd_list_output, "wrong_type", ["numpy array", "list"]),
     (fwd_keyword_only_eps, "exception", ["raised TypeError"]),
-    (fwd_float32, "unknown", ["can't name"]),
+    (fwd_float32, "low_precision", ["float32", "float64"]),
 ]
 
 
@@ -230,3 +235,95 @@ def test_checker_leaves_its_shared_inputs_alone():
     checker's own test inputs for the next call."""
     quiet(check_batchnorm_forward, fwd_in_place_Z)
     assert quiet(check_batchnorm_forward, solutions.batchnorm_forward).passed
+
+
+# ---------------------------------------------------------------------------
+# Several cases; the diagnoses named in issue 9
+# ---------------------------------------------------------------------------
+
+
+def test_forward_cases_vary_shape_eps_offset_and_scale():
+    cases = forward._forward_cases()
+    assert_cases_cover(
+        [c["Z"].shape for c in cases],
+        [c["eps"] for c in cases],
+        [c["Z"] for c in cases],
+    )
+
+
+def fwd_divides_by_7(Z, gamma, beta, eps=1e-5):
+    mu = np.sum(Z, axis=1, keepdims=True) / 7  # the notebook's m, hard-coded
+    var = np.sum((Z - mu) ** 2, axis=1, keepdims=True) / 7
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta, None
+
+
+def fwd_eps_1e8(Z, gamma, beta, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    var = Z.var(axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(var + 1e-8) + beta, None
+
+
+def fwd_returns_z_norm_first(Z, gamma, beta, eps=1e-5):
+    Z_norm, _, _ = _bn(Z, gamma, beta, eps)
+    return Z_norm, gamma * Z_norm + beta
+
+
+def fwd_returns_cache_first(Z, gamma, beta, eps=1e-5):
+    Z_norm, mu, var = _bn(Z, gamma, beta, eps)
+    return (Z_norm, mu, var), gamma * Z_norm + beta
+
+
+def fwd_var_not_centered(Z, gamma, beta, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    var = np.mean(Z**2, axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta, None
+
+
+def fwd_sqrt_of_std(Z, gamma, beta, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(Z.std(axis=1, keepdims=True) + eps) + beta, None
+
+
+ISSUE_MISTAKES = [
+    (fwd_divides_by_7, "right_for_some_inputs", ["right for some", "(5, 9)"]),
+    (fwd_eps_1e8, "eps_hardcoded", ["eps = 1e-08 instead of the argument eps"]),
+    (fwd_returns_z_norm_first, "swapped_outputs", ["second output", "order"]),
+    (fwd_returns_cache_first, "swapped_outputs", ["second output", "order"]),
+    (fwd_var_not_centered, "var_not_centered", ["mean(Z**2)"]),
+    (fwd_sqrt_of_std, "sqrt_of_std", ["square root of the standard deviation"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"),
+    ISSUE_MISTAKES,
+    ids=[f[0].__name__ for f in ISSUE_MISTAKES],
+)
+def test_forward_issue_mistakes(fn, tag, keywords):
+    result = quiet(check_batchnorm_forward, fn)
+    assert_rejected(result, tag, *keywords)
+    assert result.hint
+
+
+def test_forward_z_norm_first_is_told_it_returned_z_norm():
+    hint = quiet(check_batchnorm_forward, fwd_returns_z_norm_first).hint
+    assert "You returned (Z_norm, Z_tilde)" in hint
+
+
+def fwd_no_axis(Z, gamma, beta, eps=1e-5):
+    return gamma * (Z - Z.mean()) / np.sqrt(Z.var() + eps) + beta, None
+
+
+def fwd_median(Z, gamma, beta, eps=1e-5):
+    mu = np.median(Z, axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(Z.var(axis=1, keepdims=True) + eps) + beta, None
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [(fwd_no_axis, "no_axis", "no axis"), (fwd_median, "median", "median")],
+)
+def test_forward_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9); the median equals the mean at
+    m = 2, so this one looked 'right for some inputs' before it was named."""
+    assert_rejected(quiet(check_batchnorm_forward, fn), tag, word)

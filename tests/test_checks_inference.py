@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks_support import assert_all_distinct, assert_rejected, quiet
+from checks_support import (
+    assert_all_distinct,
+    assert_cases_cover,
+    assert_rejected,
+    quiet,
+)
 
 from bnutils.checks import (
     check_batchnorm_inference,
@@ -61,9 +66,10 @@ def inf_fails_single(Z, gamma, beta, running_mean, running_var, eps=1e-5):
 
 
 def inf_squeezes(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    n_l = Z.shape[0]
     Z = np.squeeze(Z)  # (4, 1) -> (4,): broadcasting then fails
     return (gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta).reshape(
-        4, -1
+        n_l, -1
     )
 
 
@@ -106,3 +112,62 @@ def test_inference_variants_are_distinct():
         for k, (tag, array) in enumerate(inference._inference_variants(c)):
             table.setdefault(f"{tag}{k}", []).append(array)
     assert_all_distinct(table)
+
+
+# ---------------------------------------------------------------------------
+# Several cases; a hard-coded eps
+# ---------------------------------------------------------------------------
+
+
+def test_inference_cases_vary_shape_eps_offset_and_scale():
+    cases = inference._inference_cases()
+    assert_cases_cover(
+        [c["Z"].shape for c in cases],
+        [c["eps"] for c in cases],
+        [c["Z"] for c in cases],
+    )
+    assert cases[-1]["Z"].shape[1] == 1  # the single example comes last
+
+
+def inf_eps_1e8(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (Z - running_mean) / np.sqrt(running_var + 1e-8) + beta
+
+
+def inf_eps_1e3(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (Z - running_mean) / np.sqrt(running_var + 1e-3) + beta
+
+
+@pytest.mark.parametrize(
+    ("fn", "value"), [(inf_eps_1e8, "1e-08"), (inf_eps_1e3, "0.001")]
+)
+def test_inference_hard_coded_eps_is_named_with_its_value(fn, value):
+    result = quiet(check_batchnorm_inference, fn)
+    assert_rejected(result, "eps_hardcoded", f"eps = {value} instead of the argument")
+
+
+def inf_batch_var(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    var = Z.var(axis=1, keepdims=True)
+    return gamma * (Z - running_mean) / np.sqrt(var + eps) + beta
+
+
+def inf_batch_mean(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu = Z.mean(axis=1, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(running_var + eps) + beta
+
+
+def inf_layer_norm(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    mu, var = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [
+        (inf_batch_var, "batch_var", "batch's own variance"),
+        (inf_batch_mean, "batch_mean", "batch's own mean"),
+        (inf_layer_norm, "wrong_axis", "Layer Norm"),
+    ],
+)
+def test_inference_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9): named since."""
+    assert_rejected(quiet(check_batchnorm_inference, fn), tag, word)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks_support import assert_all_distinct, assert_rejected, quiet
+from checks_support import (
+    assert_all_distinct,
+    assert_cases_cover,
+    assert_rejected,
+    quiet,
+)
 
 from bnutils import solutions
 from bnutils.checks import (
     check_normalize_inputs,
     normalize,
-    rel_error,
 )
 
 
@@ -159,17 +163,16 @@ def test_normalize_axis0_train_stats_points_at_the_axis():
 
 
 def test_normalize_variants_are_distinct():
-    ref, variants = normalize._normalize_variants(*normalize._normalize_case())
-    for j in range(2):
-        table = {"right": [ref[j]]} | {k: [v[j]] for k, v in variants.items()}
-        # Some variants only change one of the two outputs: compare those where
-        # the variant differs from the right answer at all.
-        table = {
-            k: v
-            for k, v in table.items()
-            if k == "right" or rel_error(v[0], ref[j]) > 0
-        }
-        assert_all_distinct(table)
+    """The pair (X_train_norm, X_test_norm) of every named mistake differs from
+    the answer and from every other mistake's (one of the two outputs may
+    agree: e.g. the test set's own statistics for X_test_norm)."""
+    table: dict[str, list[np.ndarray]] = {}
+    for X_train, X_test in normalize._normalize_cases():
+        ref, variants = normalize._normalize_variants(X_train, X_test)
+        table.setdefault("right", []).extend(ref)
+        for key, pair in variants.items():
+            table.setdefault(key, []).extend(pair)
+    assert_all_distinct(table)
 
 
 def test_checker_leaves_its_shared_inputs_alone():
@@ -177,3 +180,85 @@ def test_checker_leaves_its_shared_inputs_alone():
     checker's own test inputs for the next call."""
     quiet(check_normalize_inputs, norm_in_place)
     assert quiet(check_normalize_inputs, solutions.normalize_inputs).passed
+
+
+# ---------------------------------------------------------------------------
+# Several cases
+# ---------------------------------------------------------------------------
+
+
+def test_normalize_cases_vary_shape_offset_and_scale():
+    cases = normalize._normalize_cases()
+    assert_cases_cover(
+        [X_train.shape for X_train, _ in cases],
+        arrays=[X_train for X_train, _ in cases],
+    )
+    # the tolerance allows a tiny eps only because every feature spreads
+    assert all(np.all(X_train.std(axis=1) >= 0.5) for X_train, _ in cases)
+
+
+def norm_first_40_examples(X_train, X_test):
+    """Statistics of the notebook's first 40 examples: right for one shape."""
+    mu = X_train[:, :40].mean(axis=1, keepdims=True)
+    sd = X_train[:, :40].std(axis=1, keepdims=True)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_hard_coded_m(X_train, X_test):
+    mu = X_train.sum(axis=1, keepdims=True) / 40
+    sd = np.sqrt(((X_train - mu) ** 2).sum(axis=1, keepdims=True) / 40)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def test_normalize_rejects_answers_tuned_to_one_shape():
+    result = quiet(check_normalize_inputs, norm_first_40_examples)
+    assert_rejected(
+        result, "right_for_some_inputs", "wrong for: X_train of shape (6, 57)"
+    )
+    result = quiet(check_normalize_inputs, norm_hard_coded_m)
+    assert_rejected(result, "right_for_some_inputs", "right for some test inputs")
+    assert "hard-codes a number" in result.hint
+
+
+def norm_min_max(X_train, X_test):
+    lo, hi = X_train.min(axis=1, keepdims=True), X_train.max(axis=1, keepdims=True)
+    return (X_train - lo) / (hi - lo), (X_test - lo) / (hi - lo)
+
+
+def norm_median(X_train, X_test):
+    mu = np.median(X_train, axis=1, keepdims=True)
+    sd = X_train.std(axis=1, keepdims=True)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def norm_global_std(X_train, X_test):
+    mu = X_train.mean(axis=1, keepdims=True)
+    return (X_train - mu) / X_train.std(), (X_test - mu) / X_train.std()
+
+
+def norm_no_axis(X_train, X_test):
+    return (X_train - X_train.mean()) / X_train.std(), (
+        X_test - X_train.mean()
+    ) / X_train.std()
+
+
+def norm_test_stats(X_train, X_test):
+    mu, sd = X_test.mean(axis=1, keepdims=True), X_test.std(axis=1, keepdims=True)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+# Found by an adversarial pass (issue 9): named since.
+ADVERSARIAL = [
+    (norm_min_max, "min_max", ["min-max"]),
+    (norm_median, "median", ["median"]),
+    (norm_global_std, "no_axis", ["no axis"]),
+    (norm_no_axis, "no_axis", ["no axis"]),
+    (norm_test_stats, "test_stats_for_both", ["TEST set"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"), ADVERSARIAL, ids=[f[0].__name__ for f in ADVERSARIAL]
+)
+def test_normalize_adversarial_mistakes(fn, tag, keywords):
+    assert_rejected(quiet(check_normalize_inputs, fn), tag, *keywords)

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from checks_support import assert_cases_cover
 
 from bnutils import checks
+from bnutils.checks import percentiles
 from bnutils.demos import covariate as demo
 
 
@@ -98,7 +100,7 @@ def _raise(exc):
         (lambda U: np.full((6, 3), np.nan), "nonfinite"),
         (lambda U: "15, 50, 85", "not_array"),
         (lambda U: np.zeros((2, 2)), "wrong_shape"),
-        (lambda U: U[:, :3] * 0 + 1, "wrong_values"),
+        (lambda U: np.ones((U.shape[0], 3)), "wrong_values"),
         (_raise(KeyError("x")), "exception"),
         ("not a function", "not_callable"),
     ],
@@ -114,8 +116,14 @@ def test_checker_names_the_mistake(fn, tag):
 def test_checker_accepts_other_percentile_definitions_with_a_note():
     r = _check(lambda U: np.percentile(U, [15, 50, 85], axis=1, method="lower").T)
     assert r.passed and "'lower'" in r.message
-    r = _check(lambda U: np.sort(U, axis=1)[:, [int(0.15 * 37), 18, int(0.85 * 37)]])
-    assert r.passed  # nearest-rank style indexing of the sorted values
+
+    def nearest_rank(U):
+        n = U.shape[1]
+        ranks = np.ceil(np.array([0.15, 0.5, 0.85]) * n).astype(int)  # 1-based
+        return np.sort(U, axis=1)[:, ranks - 1]
+
+    r = _check(nearest_rank)
+    assert r.passed and "'inverted_cdf'" in r.message  # the nearest-rank rule
 
 
 def test_checker_quotes_a_warning_of_the_learner():
@@ -127,3 +135,69 @@ def test_checker_quotes_a_warning_of_the_learner():
 
     r = _check(noisy)
     assert r.mistake == "reversed" and "careful" in r.hint
+
+
+# --------------------------------------------------------------------------
+# Several cases; never raise; an index past the end
+# --------------------------------------------------------------------------
+
+
+def test_cases_vary_shape_offset_and_scale():
+    cases = percentiles._exercise_cases()
+    assert_cases_cover([U.shape for U in cases], arrays=cases)
+    assert all(3 not in U.shape for U in cases)  # shapes can't be confused
+
+
+class _BadArray:
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("no")
+
+
+def _wrong_n(U):
+    """n taken over the wrong axis of a flattened sort: an index past the end."""
+    S = np.sort(U, axis=1)
+    n = U.size
+    return S[:, [int(0.15 * (n - 1)), int(0.5 * (n - 1)), int(0.85 * (n - 1))]]
+
+
+def _hard_coded_37(U):
+    return np.sort(U, axis=1)[:, [5, 18, 31]]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "words"),
+    [
+        (lambda U: 10**400, "not_array", "too large"),
+        (lambda U: _BadArray(), "not_array", "_BadArray"),
+        (lambda U: [[1.0, 2.0], [3.0]], "not_array", ""),
+        (
+            lambda U: np.percentile(U, [15, 50, 85], axis=1).T + 1e-9j,
+            "not_array",
+            "complex",
+        ),
+        (
+            lambda U: np.percentile(U, [15, 50, 85], axis=1).T.astype(np.float32),
+            "low_precision",
+            "float32",
+        ),
+        (_wrong_n, "index_out_of_range", "IndexError"),
+        (_hard_coded_37, "index_out_of_range", "IndexError"),
+    ],
+    ids=["huge_int", "bad_array", "ragged", "complex", "float32", "wrong_n", "n_37"],
+)
+def test_checker_never_raises_and_names_it(fn, tag, words):
+    r = _check(fn)
+    assert not r.passed and r.mistake == tag, r
+    assert words in r.message
+
+
+def test_an_index_error_does_not_get_the_axis_hint():
+    r = _check(_wrong_n)
+    assert "the examples are axis=1" not in r.hint
+    assert "unit_inputs.shape[1]" in r.hint
+
+
+def test_records_in_reverse_order_are_named():
+    """Found by an adversarial pass (issue 9)."""
+    r = _check(lambda U: np.percentile(U, [15, 50, 85], axis=1).T[::-1])
+    assert r.mistake == "records_reversed", r

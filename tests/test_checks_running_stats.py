@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks_support import assert_all_distinct, assert_rejected, quiet
+from checks_support import (
+    assert_all_distinct,
+    assert_cases_cover,
+    assert_rejected,
+    quiet,
+)
 
 from bnutils import layers, solutions
 from bnutils.checks import (
@@ -122,3 +127,82 @@ def test_running_variants_are_distinct():
                 tables[j].setdefault(tag, []).append(array)
     for table in tables:
         assert_all_distinct(table)
+
+
+# ---------------------------------------------------------------------------
+# Several cases; integer division
+# ---------------------------------------------------------------------------
+
+
+def test_running_cases_vary_shape_beta_offset_and_scale():
+    cases = running_stats._running_cases()
+    # (n_l, m) of the batch each case's statistics come from
+    assert_cases_cover(
+        [(c["mu_B"].shape[0], c["m"]) for c in cases],
+        [c["ema_beta"] for c in cases],
+    )
+    assert any(np.all(np.abs(c["running_mean"]) >= 100) for c in cases)
+    assert any(np.all(c["running_var"] >= 1e5) for c in cases)
+
+
+def run_integer_division(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    new_var = ema_beta * running_var + (1 - ema_beta) * var_B * (m // (m - 1))
+    return new_mean, new_var
+
+
+def run_bessel_on_mean(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B * m / (m - 1)
+    new_var = ema_beta * running_var + (1 - ema_beta) * var_B * m / (m - 1)
+    return new_mean, new_var
+
+
+def test_running_integer_division_is_named():
+    result = quiet(check_update_running_stats, run_integer_division)
+    assert_rejected(result, "integer_division", "m // (m - 1)", "integer division")
+    assert "m / (m - 1)" in result.hint
+
+
+def test_running_bessel_factor_on_the_mean_is_named():
+    result = quiet(check_update_running_stats, run_bessel_on_mean)
+    assert_rejected(result, "bessel_on_mean", "mean got the factor")
+
+
+def run_mu_in_var(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    return new_mean, ema_beta * running_var + (1 - ema_beta) * mu_B * m / (m - 1)
+
+
+def run_var_not_updated(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    return ema_beta * running_mean + (1 - ema_beta) * mu_B, running_var
+
+
+def run_bias_corrected(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean, new_var = solutions.update_running_stats(
+        running_mean, running_var, mu_B, var_B, m, ema_beta
+    )
+    return new_mean / (1 - ema_beta), new_var / (1 - ema_beta)
+
+
+def run_no_average(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    return mu_B, var_B * m / (m - 1)
+
+
+def run_inverted_integer_division(running_mean, running_var, mu_B, var_B, m, ema_beta):
+    new_mean = ema_beta * running_mean + (1 - ema_beta) * mu_B
+    return new_mean, ema_beta * running_var + (1 - ema_beta) * var_B * ((m - 1) // m)
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [
+        (run_mu_in_var, "mean_in_var", "mu_B"),
+        (run_var_not_updated, "var_not_updated", "not updated"),
+        (run_bias_corrected, "bias_corrected", "bias-corrected"),
+        (run_no_average, "no_ema", "no running average"),
+        (run_inverted_integer_division, "integer_division", "(m - 1) // m"),
+    ],
+)
+def test_running_adversarial_mistakes(fn, tag, word):
+    """Found by an adversarial pass (issue 9): named since."""
+    assert_rejected(quiet(check_update_running_stats, fn), tag, word)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnutils import checks
+from bnutils import checks, solutions
 from bnutils.checks import saturation
 from bnutils.demos import practice as demo
 
@@ -131,6 +131,173 @@ def test_checker_refuses_a_non_function():
 
 
 def test_checker_cases_have_distinct_mistake_values():
+    """Over the cases of each activation, every named mistake gives different
+    shares than the answer and than every other mistake."""
+    cases = saturation._saturation_cases()
+    for act in ("tanh", "sigmoid", "relu"):
+        mine = [c for c in cases if c["activation"] == act]
+        table = {"answer": [c["want"] for c in mine]}
+        for c in mine:
+            for tag, value, message, _ in saturation._variants(c):
+                table.setdefault((tag, message), []).append(value)
+        vectors = list(table.items())
+        for i, (a, va) in enumerate(vectors):
+            for b, vb in vectors[i + 1 :]:
+                assert max(abs(x - y) for x, y in zip(va, vb, strict=True)) > 1e-3, (
+                    act,
+                    a,
+                    b,
+                )
+
+
+def test_checker_cases_answers_are_the_constructed_ones():
+    """The answers written by hand in the cases agree with the formula."""
     for case in saturation._saturation_cases():
-        values = [case["want"]] + [v for _, v, _, _ in case["variants"]]
-        assert len(set(np.round(values, 12))) == len(values), case["activation"]
+        A, act = case["A"], case["activation"]
+        assert solutions.saturation_share(A, act) == pytest.approx(
+            case["want"], abs=1e-15
+        )
+
+
+# --------------------------------------------------------------------------
+# Several cases; small but alive ReLU units; thresholds; strings
+# --------------------------------------------------------------------------
+
+
+def test_cases_vary_shape_and_include_small_but_alive_relu_units():
+    cases = saturation._saturation_cases()
+    shapes = [c["A"].shape for c in cases]
+    assert any(m == 2 for _, m in shapes) and any(m % 2 for _, m in shapes)
+    for act in ("tanh", "sigmoid", "relu"):
+        assert sum(c["activation"] == act for c in cases) >= 2, act
+    relu = [c["A"] for c in cases if c["activation"] == "relu"]
+    unit_max = np.concatenate([A.max(axis=1) for A in relu])
+    alive = unit_max[unit_max > 0]
+    assert alive.min() <= 1e-3 and np.sum(alive < 0.2) >= 3  # small but alive
+    assert alive.max() >= 1e2  # and a large scale
+
+
+def _relu_rule(rule):
+    def fn(A, act):
+        if act == "relu":
+            return float(rule(A))
+        return demo.saturation_share(A, act)
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        lambda A: np.mean(np.all(A <= 0.03, axis=1)),
+        lambda A: np.mean(A.max(axis=1) < 0.2),
+        lambda A: np.mean(np.all(A < 1e-2, axis=1)),
+        lambda A: np.mean(A.sum(axis=1) < 1e-3),
+    ],
+    ids=["all_le_0.03", "max_lt_0.2", "all_lt_0.01", "sum_lt_1e-3"],
+)
+def test_small_positive_relu_outputs_are_alive(rule):
+    result = demo.check_saturation_share(_relu_rule(rule), verbose=False)
+    assert result.mistake == "relu_small_alive", result
+    assert "exactly 0" in result.message
+
+
+@pytest.mark.parametrize(
+    ("fn", "words"),
+    [
+        (lambda A, act: float(np.mean(np.abs(A) > 0.95)), "tanh threshold"),
+        (lambda A, act: float(np.mean(np.abs(A) >= 0.99)), "tanh threshold"),
+    ],
+)
+def test_another_tanh_threshold_is_named(fn, words):
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == "wrong_threshold" and words in result.message, result
+
+
+def test_sigmoid_threshold_is_named():
+    def fn(A, act):
+        if act == "sigmoid":
+            return float(np.mean((A < 0.05) | (A > 0.95)))
+        return demo.saturation_share(A, act)
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == "wrong_threshold" and "sigmoid" in result.message
+
+
+@pytest.mark.parametrize(
+    ("convert", "tag", "word"),
+    [
+        (str, "not_a_number", "string"),
+        (lambda v: f"{v:.0%}", "not_a_number", "string"),
+        (lambda v: complex(v, 1e-3), "not_a_number", "complex"),
+        (np.float32, "low_precision", "float32"),
+        (lambda v: np.ma.masked_array(v), "not_a_number", "masked"),
+        (lambda v: v > 0.1, "not_a_number", "boolean"),
+        (lambda v: 10**400, "not_a_number", "too large"),
+    ],
+    ids=["str", "percent_str", "complex", "float32", "masked", "bool", "huge"],
+)
+def test_results_of_the_wrong_kind_are_named(convert, tag, word):
+    def fn(A, act):
+        return convert(demo.saturation_share(A, act))
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == tag and word in result.message, result
+
+
+def test_margin_is_the_training_loops():
+    from bnutils.train import SATURATION_MARGIN
+
+    assert saturation._MARGIN == SATURATION_MARGIN
+
+
+@pytest.mark.parametrize(
+    ("rules", "tag"),
+    [
+        ({"relu": lambda A: np.mean(np.std(A, axis=1) == 0)}, "relu_constant"),
+        ({"relu": lambda A: np.mean(np.any(A <= 0, axis=1))}, "relu_any"),
+        ({"relu": lambda A: np.mean(A.min(axis=1) <= 0)}, "relu_any"),
+        ({"relu": lambda A: np.mean(np.all(A < 0, axis=1))}, "relu_strict"),
+        (
+            {"relu": lambda A: np.sum(np.all(A <= 0, axis=1)) / A.size},
+            "relu_over_entries",
+        ),
+        ({"sigmoid": lambda A: np.mean((A < 0.03) & (A > 0.97))}, "and_not_or"),
+        ({"tanh": lambda A: np.mean(np.tanh(A) > 0.97)}, "activation_applied_again"),
+        ({"tanh": lambda A: np.mean(A < -0.97)}, "no_abs"),
+    ],
+    ids=[
+        "std_zero",
+        "any",
+        "min_le_0",
+        "strict",
+        "over_entries",
+        "and",
+        "tanh_again",
+        "negative_tail",
+    ],
+)
+def test_adversarial_mistakes_are_named(rules, tag):
+    """Found by an adversarial pass (issue 9); the first (a unit whose output
+    does not vary counted as dead) passed until a case had a constant, alive
+    unit."""
+
+    def fn(A, act):
+        rule = rules.get(act)
+        return demo.saturation_share(A, act) if rule is None else float(rule(A))
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == tag and result.hint, result
+
+
+def test_a_squared_threshold_is_not_mistaken_for_one_tail():
+    """A**2 > 0.97 counts |a| > 0.985: wrong, and not 'only the positive tail'
+    (the cases used to make the two counts coincide)."""
+
+    def fn(A, act):
+        if act == "tanh":
+            return float(np.mean(A**2 > 0.97))
+        return demo.saturation_share(A, act)
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert not result.passed and result.mistake != "no_abs", result

@@ -18,6 +18,13 @@ learner meets the same verdicts everywhere:
   the learner's code: exceptions (``NotImplementedError`` included), ``None``,
   wrong types, wrong shapes, NaN and in-place modification of the inputs all
   become a failing result with a diagnosis.
+* Every checker runs the function on several test inputs (different n_l and
+  m, including an odd m and m = 2, several eps, a large offset and a large
+  scale), so that an answer tuned to one shape, one eps or well-scaled data
+  fails ("right for some test inputs but not for others"). Outputs must be
+  real float64 numbers: strings, complex numbers, masked arrays and float32
+  are named as such. A failing function that reads one of the notebook's
+  arrays instead of its argument (``Z`` for ``cache.Z``) is told so first.
 
 Array layout as everywhere in the series: (units, examples) = ``(n_l, m)``,
 statistics over ``axis=1``, per-unit parameters of shape ``(n_l, 1)``. The
@@ -53,17 +60,23 @@ the module, using :mod:`bnutils.checks.engine`:
    that computes what each mistake gives on a case; wrap the arrays in
    :class:`engine.Variant` (one array per case).
 3. ``check_<name>(fn, *, verbose=True)``: define ``body()`` and return
-   ``engine.run_checker(name, fn, body, verbose)``, which handles a non-callable
-   ``fn``, anything ``body`` raises, learner warnings and printing. In
-   ``body``:
+   ``engine.run_checker(name, fn, body, verbose, arguments)``, which handles
+   a non-callable ``fn``, anything ``body`` raises, learner warnings,
+   printing, and (from ``arguments``, the parameter names in order) a failing
+   function that reads a notebook array instead of its argument. In ``body``,
+   for every case:
 
    - call the learner with ``engine.call_learner(fn, [(arg_name, value), ...])``
      (it passes copies, records exceptions, warnings and in-place changes);
      turn ``outcome.error`` into ``engine.exception_issue(...)``;
    - split a tuple return with ``engine.unpack(value, names, what)``;
    - ``engine.diagnose(label, outs, refs, variants, descs)`` returns the
-     issues of one output ([] when right): type and shape checks, the named
-     mistake it matches, NaN, or "a difference I can't name";
+     issues of one output over all cases ([] when right): not a real float64
+     array (``engine.kind_issue``, also for checkers whose answer is one
+     number), float32, the named mistake it matches, a wrong shape, NaN,
+     right for some cases only, or "a difference I can't name";
+     ``engine.HARDCODED_EPS`` and ``engine.hardcoded_eps_mistake`` name an eps
+     written in place of the argument;
      ``engine.permutation_issue`` spots outputs returned in the wrong order and
      ``engine.in_place_issue`` words an in-place change;
    - stop with ``raise engine.Fail(engine.dedupe(issues),

@@ -5,11 +5,20 @@ forms of sigma and m)."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
-from bnutils.checks.engine import CheckResult, rel_error
+from bnutils.checks.engine import (
+    YOUR_CODE,
+    CheckResult,
+    Fail,
+    Issue,
+    call_learner,
+    exception_issue,
+    is_low_precision,
+    kind_issue,
+    run_checker,
+)
 
 # --------------------------------------------------------------------------
 # The exercise's checkers
@@ -20,10 +29,16 @@ from bnutils.checks.engine import CheckResult, rel_error
 CHECK_TOL = 1e-8
 
 #: (sigma, m) pairs the checkers try: sigma != 1 separates sigma from sigma^2,
-#: small m separates m from m - 1.
-CHECK_CASES = ((3.0, 2), (0.5, 3), (3.0, 10), (2.0, 64), (0.7, 256))
-
-_TODO = "fill in the code marked YOUR CODE HERE"
+#: small m separates m from m - 1; odd m, m = 2, a large and a small sigma.
+CHECK_CASES = (
+    (3.0, 2),
+    (0.5, 3),
+    (3.0, 10),
+    (2.0, 64),
+    (0.7, 256),
+    (4e3, 7),
+    (2e-3, 5),
+)
 
 #: tag -> (formula, message, hint) of the usual mistakes for std(mu_B).
 _MEAN_MISTAKES = {
@@ -131,105 +146,119 @@ _VAR_MISTAKES = {
 }
 
 
-def _call(fn, *args):
-    """Call ``fn`` quietly; returns ``(value, exception)``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            try:
-                return fn(*args), None
-            except Exception as exc:  # the learner's code: report, never raise
-                return None, exc
-
-
-def _as_float(value) -> float | None:
-    """``value`` as a float if it is one real number (or a size-1 array)."""
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        return None
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except Exception:  # anything that is not a number
-        return None
+def _one_number(label: str, value) -> float:
+    """``value`` as a float if it is one real float64 number (or a size-1 array
+    of one); else fail with what it is."""
+    issue = kind_issue(label, value, "one number")
+    if issue is not None:
+        if issue.tag == "returned_none":
+            issue = Issue("returned_none", f"your function returned None — {YOUR_CODE}")
+        raise Fail([issue])
+    arr = np.asarray(value)
     if arr.size != 1:
-        return None
+        raise Fail(
+            [
+                Issue(
+                    "wrong_type",
+                    f"{label} is an array of shape {arr.shape}; expected one number",
+                    "For one sigma and one m, return a single float.",
+                )
+            ]
+        )
+    if is_low_precision(arr):
+        raise Fail(
+            [
+                Issue(
+                    "low_precision",
+                    f"{label} is {arr.dtype}; expected a float64 number",
+                    "Compute in float64 (numpy's default): drop any np.float32(...) "
+                    "or .astype(np.float32).",
+                )
+            ]
+        )
     return float(arr.reshape(()))
+
+
+def _worst_rel(got: np.ndarray, want: np.ndarray) -> float:
+    """The largest relative error of one entry, |a - b| / (|a| + |b|)."""
+    with np.errstate(all="ignore"):
+        rel = np.abs(got - want) / np.maximum(np.abs(got) + np.abs(want), 1e-300)
+    return float(np.max(rel)) if np.all(np.isfinite(rel)) else math.inf
 
 
 def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: bool):
     signature = f"{name}(sigma, m)"
 
     def fail(message, tag, hint="", diff=math.nan, err=math.nan):
-        return CheckResult(name, False, message, diff, err, hint, tag)
+        raise Fail([Issue(tag, message, hint)], diff, err)
 
     def body() -> CheckResult:
-        if not callable(fn):
-            return fail(
-                f"expected your function, got {type(fn).__name__}",
-                "not_callable",
-                f"Pass the function itself: check_{name}({name}), without calling it.",
-            )
         gots, wants = [], []
         for sigma, m in CHECK_CASES:
-            value, exc = _call(fn, sigma, m)
             where = f"sigma = {sigma}, m = {m}"
-            if exc is not None:
-                if isinstance(exc, NotImplementedError):
-                    return fail(
-                        f"raised NotImplementedError — {_TODO}", "not_implemented"
-                    )
-                return fail(
-                    f"raised {type(exc).__name__}: {exc} (for {where})",
-                    "exception",
-                    f"Call {name}({sigma}, {m}) yourself to see the whole traceback.",
-                )
-            if value is None:
-                return fail(
-                    f"your function returned None — {_TODO}",
+            outcome = call_learner(fn, [("sigma", sigma), ("m", m)])
+            if outcome.error is not None:
+                issue = exception_issue(outcome.error, where, signature)
+                if issue.tag == "not_implemented":
+                    fail(f"raised NotImplementedError — {YOUR_CODE}", "not_implemented")
+                issue.message = f"{issue.message} (for {where})"
+                raise Fail([issue])
+            if outcome.value is None:
+                fail(
+                    f"your function returned None — {YOUR_CODE}",
                     "returned_none",
                     f"It should return {what}.",
                 )
-            got = _as_float(value)
-            if got is None:
-                return fail(
-                    f"for {where} your function returned {type(value).__name__} "
-                    f"{value!r:.60}; expected one number",
-                    "wrong_type",
-                    f"It should return {what}, a single float.",
-                )
-            gots.append(got)
+            gots.append(_one_number(f"your result for {where}", outcome.value))
             wants.append(float(ref(sigma, m)))
         got_arr, want_arr = np.array(gots), np.array(wants)
         if not np.all(np.isfinite(got_arr)):
             bad = CHECK_CASES[int(np.argmin(np.isfinite(got_arr)))]
-            return fail(
+            fail(
                 f"returned NaN or inf for sigma = {bad[0]}, m = {bad[1]}",
                 "not_finite",
                 "Every m >= 2 and sigma > 0 should give a finite positive number.",
             )
-        err = rel_error(got_arr, want_arr)
+        # Case by case: the answers span 1e-4 to 1e7 (sigma from 2e-3 to 4e3),
+        # and one relative error over them all would hide the small ones.
+        err = _worst_rel(got_arr, want_arr)
         diff = float(np.max(np.abs(got_arr - want_arr)))
         if err >= CHECK_TOL:
             for tag, (formula, message, hint) in mistakes.items():
                 variant = np.array([float(formula(s, m)) for s, m in CHECK_CASES])
-                if rel_error(got_arr, variant) < CHECK_TOL:
-                    return fail(message, tag, hint, diff, err)
-            k = int(np.argmax(np.abs(got_arr - want_arr) / np.abs(want_arr)))
+                if _worst_rel(got_arr, variant) < CHECK_TOL:
+                    fail(message, tag, hint, diff, err)
+            rel = np.abs(got_arr - want_arr) / np.abs(want_arr)
+            k = int(np.argmax(rel))
             s, m = CHECK_CASES[k]
-            return fail(
-                f"for sigma = {s}, m = {m} you return {got_arr[k]:.6g}, expected "
-                f"{want_arr[k]:.6g} (rel. error {err:.1e})",
+            digits = min(17, max(6, int(np.ceil(-np.log10(max(rel[k], 1e-17)))) + 2))
+            right = [
+                f"sigma = {s_}, m = {m_}"
+                for (s_, m_), r in zip(CHECK_CASES, rel, strict=True)
+                if r < CHECK_TOL
+            ]
+            note = ""
+            if right:
+                note = (
+                    f"\nIt is right for {'; '.join(right)}: look for a hard-coded "
+                    "number or an integer division (//) that only suits some m."
+                )
+            fail(
+                f"for sigma = {s}, m = {m} you return {got_arr[k]:.{digits}g}, "
+                f"expected {want_arr[k]:.{digits}g} (rel. error {rel[k]:.1e})",
                 "wrong_value",
                 "Compare your formula with the facts above the exercise, and try "
-                "sigma = 1 and m = 2 by hand.",
+                f"sigma = 1 and m = 2 by hand.{note}",
                 diff,
                 err,
             )
         # Right for single numbers; now an array of batch sizes (for plotting).
         m_arr = np.array([2, 8, 32, 128])
-        value, exc = _call(fn, 2.0, m_arr)
         want = np.array([float(ref(2.0, int(mm))) for mm in m_arr])
-        if exc is not None:
-            return fail(
+        outcome = call_learner(fn, [("sigma", 2.0), ("m", m_arr)])
+        if outcome.error is not None:
+            exc = outcome.error
+            fail(
                 f"right for one m, but raised {type(exc).__name__} for an array of m: "
                 f"{exc}",
                 "not_vectorized",
@@ -238,17 +267,13 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
                 diff,
                 err,
             )
-        try:
-            arr = (
-                None
-                if isinstance(value, (str, bytes))
-                else np.asarray(value, dtype=np.float64)
-            )
-        except Exception:  # not numbers
-            arr = None
-        if arr is None or arr.shape != want.shape or rel_error(arr, want) >= CHECK_TOL:
+        value = outcome.value
+        arr = None
+        if kind_issue("", value, "") is None and not is_low_precision(value):
+            arr = np.asarray(value, dtype=np.float64)
+        if arr is None or arr.shape != want.shape or _worst_rel(arr, want) >= CHECK_TOL:
             shape = "None" if arr is None else str(arr.shape)
-            return fail(
+            fail(
                 "right for one m, but not for an array of m (got shape "
                 f"{shape}, expected {want.shape})",
                 "not_vectorized",
@@ -265,19 +290,7 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
             err,
         )
 
-    try:
-        result = body()
-    except Exception as exc:  # anything unexpected: say so, never raise
-        result = CheckResult(
-            name,
-            False,
-            f"I could not analyse your function's output ({type(exc).__name__}: {exc})",
-            hint=f"Check that {signature} returns one float.",
-            mistake="unanalysable",
-        )
-    if verbose:
-        print(result)
-    return result
+    return run_checker(name, fn, body, verbose, ("sigma", "m"))
 
 
 def check_batch_mean_std(fn, *, verbose: bool = True) -> CheckResult:

@@ -16,10 +16,13 @@ the learner's code.
 
 from __future__ import annotations
 
+import dis
+import inspect
 import itertools
 import math
 import os
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,9 @@ from bnutils.layers import BNCache
 TOL = 1e-8
 #: rel_error below which an output is taken to *be* a named mistake.
 MATCH_TOL = 1e-7
+#: rel_error below which a float32 (or float16) output counts as "right, but in
+#: single precision": float32 keeps about 7 significant digits.
+LOW_PRECISION_TOL = 1e-4
 
 _TINY = np.finfo(np.float64).tiny
 _PASS_ICON = "✓"
@@ -205,8 +211,25 @@ def _fail_result(name: str, fail: Fail) -> CheckResult:
 _LEARNER_WARNINGS: list[str] = []
 
 
-def run_checker(name: str, fn, body: Callable[[], CheckResult], verbose: bool):
-    """Run a checker body; turn anything that goes wrong into a failing result."""
+def run_checker(
+    name: str,
+    fn,
+    body: Callable[[], CheckResult],
+    verbose: bool,
+    arguments: Sequence[str] = (),
+    aliases: dict[str, str] | None = None,
+):
+    """Run a checker body; turn anything that goes wrong into a failing result.
+
+    ``body`` returns the passing :class:`CheckResult` or raises :class:`Fail`
+    (any other exception becomes an "I could not analyse" verdict: a checker
+    never raises because of the learner's code). ``arguments`` are the names of
+    the exercise's parameters in order (e.g. ``("dZ_tilde", "cache")``) and
+    ``aliases`` maps other names a notebook uses for them (e.g. ``{"U":
+    "unit_inputs"}``): a failing function that reads a notebook's global array
+    of such a name is told to use its argument instead (see
+    :func:`global_issue`).
+    """
     _LEARNER_WARNINGS.clear()
     if not callable(fn):
         result = CheckResult(
@@ -221,7 +244,11 @@ def run_checker(name: str, fn, body: Callable[[], CheckResult], verbose: bool):
         )
     else:
         try:
-            result = body()
+            # The checker's own arithmetic on strange outputs (huge values, NaN)
+            # stays quiet; call_learner records the learner's own warnings.
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                result = body()
         except Fail as fail:
             result = _fail_result(name, fail)
         except Exception as exc:  # output too strange to analyse: say so, don't raise
@@ -229,10 +256,17 @@ def run_checker(name: str, fn, body: Callable[[], CheckResult], verbose: bool):
                 name,
                 False,
                 "I could not analyse your function's output "
-                f"({type(exc).__name__}: {short(str(exc))})",
+                f"({type(exc).__name__}: {short(_safe_str(exc))})",
                 hint="Check that it returns numpy arrays of the documented shapes.",
                 mistake="unanalysable",
             )
+        if not result.passed:
+            try:
+                issue = global_issue(fn, arguments, aliases or {})
+            except Exception:  # an exotic callable: no global-read diagnosis
+                issue = None
+            if issue is not None:
+                result = _blame_global(result, issue)
     if not result.passed and _LEARNER_WARNINGS:
         note = f"Your function also triggered a warning: {_LEARNER_WARNINGS[0]}"
         result.hint = f"{result.hint}\n{note}" if result.hint else note
@@ -240,6 +274,157 @@ def run_checker(name: str, fn, body: Callable[[], CheckResult], verbose: bool):
     if verbose:
         print(result)
     return result
+
+
+def _blame_global(result: CheckResult, issue: Issue) -> CheckResult:
+    """Put a global-read diagnosis first, keeping what the checker saw."""
+    if issue.tag != "reads_global":  # a secondary note only
+        note = f"Also: {issue.message}."
+        result.hint = f"{result.hint}\n{note}" if result.hint else note
+        return result
+    saw = f"What the checker saw: {result.message}."
+    return CheckResult(
+        result.name,
+        False,
+        issue.message,
+        max_abs_diff=result.max_abs_diff,
+        rel_error=result.rel_error,
+        hint=f"{issue.hint}\n{saw}",
+        mistake="reads_global",
+    )
+
+
+def _safe_str(x) -> str:
+    try:
+        return str(x)
+    except Exception:  # a learner's object whose __str__ raises
+        return f"<{type(x).__name__}>"
+
+
+# ---------------------------------------------------------------------------
+# Functions that read the notebook's arrays instead of their arguments
+# ---------------------------------------------------------------------------
+
+
+def _is_data(value) -> bool:
+    return (isinstance(value, np.ndarray) and value.ndim > 0) or isinstance(
+        value, BNCache
+    )
+
+
+def _code_objects(code: types.CodeType):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def global_reads(fn, depth: int = 2) -> dict[str, object]:
+    """The arrays (and BNCaches) that ``fn`` reads from its module's globals or
+    from an enclosing function, by name; helper functions it calls from the
+    same globals are followed ``depth`` levels deep.
+
+    Only real reads count (``LOAD_GLOBAL`` / ``LOAD_NAME`` / closure cells): an
+    attribute such as ``cache.Z`` is not a read of a global ``Z``.
+    """
+    found: dict[str, object] = {}
+    seen: set[int] = set()
+
+    def visit(f, level: int) -> None:
+        f = getattr(f, "__func__", f)  # bound methods
+        code = getattr(f, "__code__", None)
+        env = getattr(f, "__globals__", None)
+        if not isinstance(code, types.CodeType) or id(code) in seen:
+            return
+        seen.add(id(code))
+        if isinstance(env, dict):
+            names = {
+                ins.argval
+                for c in _code_objects(code)
+                for ins in dis.get_instructions(c)
+                if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+            }
+            for name in sorted(names):
+                if name not in env:
+                    continue
+                value = env[name]
+                if _is_data(value):
+                    found.setdefault(name, value)
+                elif isinstance(value, types.FunctionType) and level > 0:
+                    visit(value, level - 1)
+        cells = getattr(f, "__closure__", None) or ()
+        for name, cell in zip(code.co_freevars, cells, strict=False):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if _is_data(value):
+                found.setdefault(name, value)
+
+    visit(fn, depth)
+    return found
+
+
+def _parameter_names(fn, n: int) -> list[str | None]:
+    """The learner's own names of the first ``n`` positional parameters."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return [None] * n
+    names: list[str | None] = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return (names + [None] * n)[:n]
+
+
+def global_issue(fn, arguments: Sequence[str], aliases: dict[str, str]) -> Issue | None:
+    """Does ``fn`` read a notebook array that one of its arguments holds?
+
+    A global read whose name is an argument of the exercise (``Z``), a field of
+    its cache argument (``cache.Z``, ``cache.gamma``) or a notebook alias of an
+    argument (``U`` for ``unit_inputs``) gives an Issue tagged
+    ``"reads_global"`` that names the argument to use (in the learner's own
+    parameter names). Any other global array gives a secondary note (tag
+    ``"reads_global_note"``). None when the function reads no global array.
+    """
+    reads = global_reads(fn)
+    if not reads:
+        return None
+    own = _parameter_names(fn, len(arguments))
+    mine = {
+        canon: (learner or canon) for canon, learner in zip(arguments, own, strict=True)
+    }
+    for name, value in reads.items():
+        target = None
+        canon = aliases.get(name, name)
+        if canon in mine:
+            target = mine[canon]
+        elif "cache" in mine and name in BNCache._fields:
+            target = f"{mine['cache']}.{name}"
+        if target is not None:
+            what = _what(value)
+            return Issue(
+                "reads_global",
+                f"your function reads the notebook's `{name}`; use the argument "
+                f"`{target}`",
+                f"`{name}` inside your function is the notebook's variable "
+                f"({what}), not the function's argument, so the function only "
+                "works on the notebook's own data. The checker calls it on other "
+                f"inputs: compute from `{target}`.",
+            )
+    name, value = next(iter(reads.items()))
+    return Issue(
+        "reads_global_note",
+        f"your function reads the notebook's `{name}` ({_what(value)}); a "
+        "function should compute from its arguments only",
+    )
+
+
+def _what(value) -> str:
+    if isinstance(value, BNCache):
+        return "a BNCache"
+    return f"an array of shape {value.shape}"
 
 
 # ---------------------------------------------------------------------------
@@ -280,7 +465,12 @@ def call_learner(fn: Callable, named_args: Sequence[tuple[str, object]]) -> Outc
     which arguments it modified in place."""
     copies = [_copy(value) for _, value in named_args]
     outcome = Outcome()
-    with warnings.catch_warnings(record=True) as caught:
+    # numpy's default error handling inside the learner's code (the checker
+    # itself runs quietly), so that its warnings can be quoted.
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"),
+    ):
         warnings.simplefilter("always")
         try:
             outcome.value = fn(*copies)
@@ -308,22 +498,119 @@ def describe(x) -> str:
         return f"an array of shape {x.shape} (dtype {x.dtype})"
     if isinstance(x, (tuple, list)):
         return f"a {type(x).__name__} of length {len(x)}"
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > 1e300:
+        return "a Python int too large for float64"
     kind = type(x).__name__
     article = "an" if kind[0].lower() in "aeiou" else "a"
     return f"{article} {kind}"
 
 
 def as_real(x) -> np.ndarray | None:
-    """``x`` as a float64 array if it is a real numeric array or number, else None."""
-    if isinstance(x, (np.generic, int, float)) and not isinstance(x, bool):
-        x = np.asarray(x)
-    if (
-        not isinstance(x, np.ndarray)
-        or not np.issubdtype(x.dtype, np.number)
-        or np.iscomplexobj(x)
-    ):
+    """``x`` as a float64 array if it is a real number or a plain numpy array of
+    real numbers (integer or float dtype), else None (strings, booleans,
+    complex numbers, masked arrays, lists, ...)."""
+    if isinstance(x, (bool, np.bool_)):
+        return None
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (OverflowError, ValueError, TypeError):  # e.g. 10**400
+            return None
+    if type(x) is not np.ndarray or x.dtype.kind not in "iuf":
         return None
     return x.astype(np.float64)
+
+
+def is_low_precision(x) -> bool:
+    """A float16 / float32 array or number (float64 is what the checkers need)."""
+    dtype = getattr(x, "dtype", None)
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8
+
+
+def kind_issue(label: str, got, expected: str) -> Issue | None:
+    """Why ``got`` is not a real number or a plain numpy array of real numbers
+    (an :class:`Issue` tagged ``"returned_none"`` or ``"wrong_type"``), or None
+    when it is one. ``expected`` says what was expected, e.g. ``"a numpy array
+    of shape (4, 7)"``. float16 / float32 pass here: see :func:`diagnose`."""
+    if got is None:
+        return Issue("returned_none", f"{label} is None — {YOUR_CODE}")
+    if isinstance(got, (str, bytes, np.str_, np.bytes_)):
+        return Issue(
+            "wrong_type",
+            f"{label} is a string ({short(repr(got), 40)}); expected {expected}",
+            "Return the numbers themselves, not their text: no str(...), "
+            "f-strings or formatting.",
+        )
+    if isinstance(got, (bool, np.bool_)):
+        return Issue(
+            "wrong_type",
+            f"{label} is a boolean ({bool(got)}); expected {expected}",
+            "A comparison gives True/False; np.mean of a boolean array gives the "
+            "share of True values.",
+        )
+    if isinstance(got, complex):
+        got = np.asarray(got)
+    if isinstance(got, (int, float, np.number)):
+        return None if as_real(got) is not None else _complex_or_huge(label, got)
+    if isinstance(got, np.ma.MaskedArray):
+        return Issue(
+            "wrong_type",
+            f"{label} is a masked array (numpy.ma); expected {expected}",
+            "np.ma hides entries instead of computing them. Compute with plain "
+            "arrays (or convert with np.ma.getdata(...) if nothing is masked).",
+        )
+    if isinstance(got, np.ndarray) and type(got) is not np.ndarray:
+        return Issue(
+            "wrong_type",
+            f"{label} is a {type(got).__name__} (a numpy array subclass); "
+            f"expected {expected}",
+            "Use plain numpy arrays (np.asarray(...)).",
+        )
+    if not isinstance(got, np.ndarray):
+        return Issue(
+            "wrong_type",
+            f"{label} should be {expected}; got {describe(got)}",
+            "Build it with numpy operations (or convert it with np.asarray).",
+        )
+    kind = got.dtype.kind
+    if kind == "c":
+        return _complex_or_huge(label, got)
+    if kind == "b":
+        return Issue(
+            "wrong_type",
+            f"{label} is an array of booleans (True/False); expected {expected}",
+            "A comparison gives True/False; convert to numbers, e.g. with np.mean "
+            "(the share of True values) or .astype(float).",
+        )
+    if kind not in "iuf":
+        return Issue(
+            "wrong_type",
+            f"{label} has dtype {got.dtype}; expected real (float) numbers",
+            "Build it with numpy operations on the float arrays you were given "
+            "(an object or string dtype means lists, strings or None inside).",
+        )
+    return None
+
+
+def _complex_or_huge(label: str, got) -> Issue:
+    arr = np.asarray(got)
+    if arr.dtype.kind == "c":
+        imaginary = np.any(arr.imag != 0)
+        what = "nonzero imaginary parts" if imaginary else "imaginary parts all 0"
+        return Issue(
+            "wrong_type",
+            f"{label} has complex numbers (dtype {arr.dtype}, {what}); expected "
+            "real (float) numbers",
+            "Everything in this exercise is real: find where complex numbers "
+            "appear (1j, np.emath.sqrt, a complex dtype) and compute with real "
+            "float64 arrays.",
+        )
+    return Issue(
+        "wrong_type",
+        f"{label} is {describe(got)}; expected real float64 numbers",
+        "Return float64 numbers (e.g. 1e300 is the largest order of magnitude "
+        "float64 holds).",
+    )
 
 
 def failing_line(exc: Exception) -> str | None:
@@ -486,48 +773,48 @@ def diagnose(
     cases: Sequence[str],
     tol: float = TOL,
 ) -> list[Issue]:
-    """Issues of one output (over all test cases); [] when it is right."""
-    for got in gots:
-        if got is None:
-            return [Issue("returned_none", f"{label} is None — {YOUR_CODE}")]
-    # A plain number (e.g. np.sum(...) without axis) counts as a 0-d array.
-    gots = [
-        np.asarray(g)
-        if isinstance(g, (np.generic, int, float)) and not isinstance(g, bool)
-        else g
-        for g in gots
-    ]
-    low_precision = any(
-        isinstance(g, np.ndarray) and g.dtype.itemsize < 8 for g in gots
-    )
+    """Issues of one output (over all test cases); [] when it is right.
+
+    In order: not a real numeric array (:func:`kind_issue`), the known mistake
+    it matches, a wrong shape, NaN or inf, or "a difference I can't name". A
+    float16 / float32 output never passes: it is "right in single precision"
+    (tag ``"low_precision"``) or the mistake it matches at that precision.
+    """
     for got, want in zip(gots, wants, strict=True):
-        if not isinstance(got, np.ndarray):
-            return [
-                Issue(
-                    "wrong_type",
-                    f"{label} should be a numpy array of shape {want.shape}; got "
-                    f"{describe(got)}",
-                    "Build it with numpy operations (or convert it with np.asarray).",
-                )
-            ]
-        if not np.issubdtype(got.dtype, np.number) or np.iscomplexobj(got):
-            return [
-                Issue(
-                    "wrong_type",
-                    f"{label} has dtype {got.dtype}; expected real (float) numbers",
-                )
-            ]
+        issue = kind_issue(label, got, f"a numpy array of shape {want.shape}")
+        if issue is not None:
+            return [issue]
+    low = [g for g in gots if is_low_precision(g)]
     gots = [as_real(g) for g in gots]
-    if max_rel(gots, wants) < tol:
+    if not low and max_rel(gots, wants) < tol:
         return []
+    match_tol = MATCH_TOL
+    if low:
+        dtype = low[0].dtype
+        err = max_rel(gots, wants)
+        if err < LOW_PRECISION_TOL:
+            return [
+                Issue(
+                    "low_precision",
+                    f"{label} is {dtype}: right to single precision (rel. error "
+                    f"{err:.0e}), but the checker needs float64",
+                    _low_precision_hint(dtype),
+                )
+            ]
+        match_tol = LOW_PRECISION_TOL
     # A known mistake (variants may have other shapes than the answer).
     best, best_err = None, math.inf
     for variant in variants:
         err = max_rel(gots, variant.arrays)
         if err < best_err:
             best, best_err = variant, err
-    if best is not None and best_err < MATCH_TOL:
-        return [Issue(best.tag, best.message, best.hint)]
+    if best is not None and best_err < match_tol:
+        hint = best.hint
+        if low:
+            hint += f"\nAlso: {label} is {low[0].dtype}. " + _low_precision_hint(
+                low[0].dtype
+            )
+        return [Issue(best.tag, best.message, hint)]
     for got, want in zip(gots, wants, strict=True):
         if got.shape != want.shape:
             return [shape_issue(label, got.shape, want.shape)]
@@ -545,8 +832,23 @@ def diagnose(
     diff = max_diff(gots, wants)
     worst = max(range(len(gots)), key=lambda k: rel_error(gots[k], wants[k]))
     note = ""
-    if low_precision:
-        note = " Note: compute in float64 (your arrays are a lower precision)."
+    if low:
+        note = f" Note: compute in float64 (your arrays are {low[0].dtype})."
+    right = [rel_error(g, w) < tol for g, w in zip(gots, wants, strict=True)]
+    if any(right):
+        wrong = "; ".join(c for c, ok in zip(cases, right, strict=True) if not ok)
+        return [
+            Issue(
+                "right_for_some_inputs",
+                f"{label} is right for some test inputs but not for others "
+                f"(wrong for: {wrong})",
+                "An answer right for some inputs and wrong for others often "
+                "hard-codes a number (m, n_l or eps: use the shapes of the arrays "
+                "you are given and the function's arguments), or computes "
+                "something that only agrees with the formula on some inputs. Run "
+                f"it on an input like the one listed and compare step by step.{note}",
+            )
+        ]
     return [
         Issue(
             "unknown",
@@ -557,6 +859,31 @@ def diagnose(
             f"array with its shape.{note}",
         )
     ]
+
+
+def _low_precision_hint(dtype) -> str:
+    return (
+        f"{dtype} keeps about {np.finfo(dtype).precision} significant digits; the "
+        "checker compares at 1e-8. Compute in float64, numpy's default: drop "
+        "any .astype(np.float32) or dtype=np.float32."
+    )
+
+
+#: eps values a learner may write in place of the eps argument (the mistake
+#: "eps_hardcoded"): the package's default, Keras's, Adam's, and their kin.
+HARDCODED_EPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-10)
+
+
+def hardcoded_eps_mistake(value: float, argument: str, tested) -> tuple[str, str]:
+    """(message, hint) of the mistake "used eps = value instead of the argument";
+    ``tested`` are the eps values the checker passes."""
+    values = ", ".join(f"{e:g}" for e in dict.fromkeys(tested))
+    return (
+        f"you used eps = {value:g} instead of the argument {argument}",
+        f"Use {argument}, the value your function is given (the checker passes "
+        f"{values}), not a hard-coded {value:g}: Batch Norm layers are built with "
+        "different eps values.",
+    )
 
 
 def dedupe(issues: Sequence[Issue]) -> list[Issue]:

@@ -7,17 +7,23 @@ from collections.abc import Callable
 import numpy as np
 
 from bnutils.checks.engine import (
+    HARDCODED_EPS,
+    MATCH_TOL,
+    TOL,
     CheckResult,
     Fail,
     Issue,
     Variant,
+    as_real,
     call_learner,
     column,
     dedupe,
     diagnose,
     error_sizes,
     exception_issue,
+    hardcoded_eps_mistake,
     in_place_issue,
+    max_rel,
     passed_result,
     run_checker,
     unpack,
@@ -32,25 +38,57 @@ def _bn_train_ref(Z, gamma, beta, eps):
     return gamma * Z_norm + beta
 
 
+def _case(rng, loc, scale, m, eps, gamma, beta) -> dict:
+    Z = column(loc) + column(scale) * rng.standard_normal((len(loc), m))
+    return {"Z": Z, "gamma": column(gamma), "beta": column(beta), "eps": eps}
+
+
 def _forward_cases():
     """Test inputs in which the common forward mistakes give different outputs.
 
-    Non-square Z (4 units x 7 examples) with unit-dependent means and spreads,
-    gamma and beta with distinct values, and a case with eps = 0.5 and small
-    variances, where eps inside or outside the square root matters a lot.
+    Five batches with n_l != m, odd m and m = 2, unit-dependent means and
+    spreads, gamma (one negative) and beta with distinct values, and eps of
+    1e-5, 0.5 and 1e-3: eps = 0.5 with small variances, where eps inside or
+    outside the square root matters a lot; a nearly constant unit (variance
+    about 1e-8) where even a hard-coded eps = 1e-8 differs from the argument;
+    a large offset (means ~1e3) and a large scale (spreads ~1e3 to 1e4), so that
+    an answer tuned to one shape, one eps or well-scaled data fails.
     """
     rng = np.random.default_rng(20150211)
-    gamma = column([1.5, 0.7, 2.0, 0.3])
-    beta = column([-0.4, 0.9, 0.2, -1.3])
-    Z1 = column([2.0, -1.0, 0.5, 3.0]) + column([0.5, 2.0, 1.0, 3.0]) * (
-        rng.standard_normal((4, 7))
-    )
-    Z2 = column([1.0, -0.5, 0.0, 0.8]) + column([0.2, 0.35, 0.15, 0.3]) * (
-        rng.standard_normal((4, 7))
-    )
+    g = [1.5, 0.7, 2.0, 0.3]
+    b = [-0.4, 0.9, 0.2, -1.3]
     return [
-        {"Z": Z1, "gamma": gamma, "beta": beta, "eps": 1e-5},
-        {"Z": Z2, "gamma": gamma[::-1].copy(), "beta": beta[::-1].copy(), "eps": 0.5},
+        _case(rng, [2.0, -1.0, 0.5, 0.3], [0.5, 2.0, 1.0, 1e-4], 7, 1e-5, g, b),
+        _case(
+            rng, [1.0, -0.5, 0.0, 0.8], [0.2, 0.35, 0.15, 0.3], 7, 0.5, g[::-1], b[::-1]
+        ),
+        _case(
+            rng,
+            [0.5, -1.5, 2.0],
+            [1.0, 0.6, 2.0],
+            2,
+            1e-3,
+            [0.8, -1.2, 1.1],
+            [0.1, -0.6, 0.35],
+        ),
+        _case(
+            rng,
+            [1e3, -2.5e3, 4e2, 7e2, -1.2e3],
+            [1.0, 0.5, 2.0, 1.5, 0.8],
+            9,
+            1e-5,
+            [1.1, 0.4, -0.7, 2.2, 0.9],
+            [0.3, -0.2, 1.4, -0.8, 0.05],
+        ),
+        _case(
+            rng,
+            [0.0, 50.0, -30.0, 10.0, 0.0, 200.0],
+            [1e3, 3e3, 5e2, 2e3, 8e2, 1e4],
+            5,
+            1e-5,
+            [0.5, 1.7, 0.9, -0.3, 1.3, 2.5],
+            [0.2, -1.1, 0.6, 0.0, -0.4, 1.8],
+        ),
     ]
 
 
@@ -73,21 +111,35 @@ def _forward_variants(Z, gamma, beta, eps) -> dict[str, np.ndarray]:
     m = Z.shape[1]
     mu0 = Z.mean(axis=0, keepdims=True)
     var0 = ((Z - mu0) ** 2).mean(axis=0, keepdims=True)
+    raw_var = np.mean(Z**2, axis=1, keepdims=True)
     with np.errstate(all="ignore"):
         Z_norm = Zc / np.sqrt(var + eps)
-        return {
+        out = {
             "wrong_axis": gamma * (Z - mu0) / np.sqrt(var0 + eps) + beta,
             "unbiased_var": gamma * Zc / np.sqrt(var * m / (m - 1) + eps) + beta,
             "eps_outside_sqrt": gamma * Zc / (np.sqrt(var) + eps) + beta,
             "eps_ignored": gamma * Zc / np.sqrt(var) + beta,
-            "eps_hardcoded": gamma * Zc / np.sqrt(var + 1e-5) + beta,
             "gamma_beta_swapped": beta * Z_norm + gamma,
             "gamma_ignored": Z_norm + beta,
             "beta_ignored": gamma * Z_norm,
             "no_gamma_beta": Z_norm,
             "divided_by_var": gamma * Zc / (var + eps) + beta,
             "no_centering": gamma * Z / np.sqrt(var + eps) + beta,
+            "var_not_centered": gamma * Zc / np.sqrt(raw_var + eps) + beta,
+            "sqrt_of_std": gamma * Zc / np.sqrt(np.sqrt(var) + eps) + beta,
+            "no_axis": gamma * (Z - Z.mean()) / np.sqrt(Z.var() + eps) + beta,
+            "median": gamma
+            * (Z - np.median(Z, axis=1, keepdims=True))
+            / np.sqrt(var + eps)
+            + beta,
         }
+        for value in HARDCODED_EPS:
+            out[_eps_key(value)] = gamma * Zc / np.sqrt(var + value) + beta
+        return out
+
+
+def _eps_key(value: float) -> str:
+    return f"eps_hardcoded_{value:g}"
 
 
 _FORWARD_MISTAKES = {
@@ -110,11 +162,6 @@ _FORWARD_MISTAKES = {
         "you forgot eps",
         "Add eps to the variance inside the square root, np.sqrt(var + eps): it "
         "keeps the division finite when a unit's variance is 0.",
-    ),
-    "eps_hardcoded": (
-        "you used a fixed eps instead of the eps argument",
-        "Use the function's eps parameter (the test passed eps=0.5), not a "
-        "hard-coded 1e-5.",
     ),
     "gamma_beta_swapped": (
         "gamma and beta are swapped",
@@ -143,7 +190,32 @@ _FORWARD_MISTAKES = {
         "you forgot to subtract the mean",
         "Center first: Z - mu, then divide by np.sqrt(var + eps).",
     ),
+    "var_not_centered": (
+        "your variance is mean(Z**2): the mean was not subtracted inside it",
+        "The variance is the mean of the SQUARED DEVIATIONS, mean((Z - mu)**2) "
+        "(np.var); mean(Z**2) is only the same when mu = 0.",
+    ),
+    "no_axis": (
+        "statistics over the whole batch (no axis): every unit needs its own mean "
+        "and variance",
+        "Each unit is normalized over its m examples: Z.mean(axis=1, keepdims=True) "
+        "and Z.var(axis=1, keepdims=True), shape (n_l, 1).",
+    ),
+    "median": (
+        "you centered with the median instead of the mean",
+        "Batch Norm subtracts the mean: Z.mean(axis=1, keepdims=True).",
+    ),
+    "sqrt_of_std": (
+        "you took the square root of the standard deviation",
+        "np.std is already a square root: divide by np.sqrt(var + eps) with var "
+        "the variance (np.var), or by np.sqrt(std**2 + eps).",
+    ),
 }
+_FORWARD_EPS = tuple(c["eps"] for c in _forward_cases())
+for _value in HARDCODED_EPS:
+    _FORWARD_MISTAKES[_eps_key(_value)] = hardcoded_eps_mistake(
+        _value, "eps", _FORWARD_EPS
+    )
 
 
 def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResult:
@@ -165,14 +237,17 @@ def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
     one value per unit), NaN/inf, statistics over axis 0, unbiased variance, eps
     outside the square root, eps forgotten, hard-coded eps, gamma and beta
     swapped, gamma or beta or both missing, variance instead of standard
-    deviation, no centering, inputs modified in place.
+    deviation, no centering, a variance without centering, the square root of
+    the standard deviation, a hard-coded eps (named with its value, e.g. 1e-8),
+    Z_tilde returned second (e.g. ``return Z_norm, Z_tilde``), inputs modified
+    in place; see :mod:`bnutils.checks` for what every checker names.
     """
 
     def body() -> CheckResult:
         cases = _forward_cases()
         descs = [f"Z of shape {c['Z'].shape}, eps={c['eps']}" for c in cases]
         refs = [_bn_train_ref(**case) for case in cases]
-        outs, modified, single = [], [], False
+        outs, seconds, modified, single = [], [], [], False
         for case, desc in zip(cases, descs, strict=True):
             args = [(k, case[k]) for k in ("Z", "gamma", "beta", "eps")]
             outcome = call_learner(fn, args)
@@ -183,19 +258,25 @@ def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
                 single = True
                 outs.append(value)
             else:
-                outs.append(
-                    unpack(value, ("Z_tilde", "cache"), "the pair (Z_tilde, cache)")[0]
+                first, second = unpack(
+                    value, ("Z_tilde", "cache"), "the pair (Z_tilde, cache)"
                 )
+                outs.append(first)
+                seconds.append(second)
             modified += outcome.modified
         variants = [
-            Variant(tag, *_FORWARD_MISTAKES[tag], arrays=[])
-            for tag in _FORWARD_MISTAKES
+            Variant(_tag(key), *_FORWARD_MISTAKES[key], arrays=[])
+            for key in _FORWARD_MISTAKES
         ]
         for case in cases:
             computed = _forward_variants(**case)
-            for variant in variants:
-                variant.arrays.append(computed[variant.tag])
+            for key, variant in zip(_FORWARD_MISTAKES, variants, strict=True):
+                variant.arrays.append(computed[key])
         issues = diagnose("Z_tilde", outs, refs, variants, descs)
+        if issues and not single:
+            order = _order_issue(outs, seconds, refs, cases)
+            if order is not None:
+                issues = [order]
         if single:
             verdict = (
                 "its values are right"
@@ -220,4 +301,28 @@ def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
             issues[0].hint += f"\nThe steps: {_FORWARD_STEPS}"
         raise Fail(dedupe(issues), *error_sizes(outs, refs))
 
-    return run_checker("batchnorm_forward", fn, body, verbose)
+    return run_checker(
+        "batchnorm_forward", fn, body, verbose, ("Z", "gamma", "beta", "eps")
+    )
+
+
+def _tag(key: str) -> str:
+    return "eps_hardcoded" if key.startswith("eps_hardcoded") else key
+
+
+def _order_issue(outs, seconds, refs, cases) -> Issue | None:
+    """Z_tilde returned second, e.g. ``return Z_norm, Z_tilde``."""
+    gots = [as_real(s) for s in seconds]
+    if any(g is None for g in gots) or not max_rel(gots, refs) < TOL:
+        return None
+    firsts = [as_real(o) for o in outs]
+    norms = [_bn_train_ref(c["Z"], 1.0, 0.0, c["eps"]) for c in cases]
+    was = ""
+    if all(f is not None for f in firsts) and max_rel(firsts, norms) < MATCH_TOL:
+        was = " You returned (Z_norm, Z_tilde): Z_norm belongs in the cache."
+    return Issue(
+        "swapped_outputs",
+        "Z_tilde is your second output: return (Z_tilde, cache), in that order",
+        "The checker (and the backward pass) read Z_tilde first and the cache "
+        f"second.{was} End with `return Z_tilde, cache`.",
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bnutils.checks.engine import (
+    HARDCODED_EPS,
     CheckResult,
     Fail,
     Issue,
@@ -17,6 +18,7 @@ from bnutils.checks.engine import (
     diagnose,
     error_sizes,
     exception_issue,
+    hardcoded_eps_mistake,
     in_place_issue,
     passed_result,
     run_checker,
@@ -35,26 +37,55 @@ _INFERENCE_SIGNATURE = (
 
 
 def _inference_cases():
+    """Batches with n_l != m, odd m and m = 2, eps of 1e-5, 0.3 and 1e-3, a unit
+    whose running variance is ~1e-8 (where even eps = 1e-8 and eps = 0 differ),
+    a large offset (running means ~1e3), a large scale (running variances
+    ~1e6), and last a single example (m = 1)."""
     rng = np.random.default_rng(3)
-    gamma = column([1.4, 0.6, 2.1, 0.45])
-    beta = column([-0.5, 1.2, 0.15, -0.9])
-    running_mean = column([1.0, -2.0, 0.5, 3.0])
-    running_var = column([0.04, 2.5, 0.3, 9.0])
-    loc = column([0.2, 0.4, 2.6, -1.0])
-    scale = column([1.1, 0.5, 2.0, 1.3])
-    Z1 = loc + scale * rng.standard_normal((4, 6))
-    Z2 = loc + scale * rng.standard_normal((4, 6))
-    Z3 = loc + scale * rng.standard_normal((4, 1))
+
+    def batch(loc, scale, m):
+        return column(loc) + column(scale) * rng.standard_normal((len(loc), m))
+
     base = {
-        "gamma": gamma,
-        "beta": beta,
-        "running_mean": running_mean,
-        "running_var": running_var,
+        "gamma": column([1.4, 0.6, 2.1, 0.45]),
+        "beta": column([-0.5, 1.2, 0.15, -0.9]),
+        "running_mean": column([1.0, -2.0, 0.5, 3.0]),
+        "running_var": column([0.04, 2.5, 0.3, 9.0]),
     }
+    loc, scale = [0.2, 0.4, 2.6, -1.0], [1.1, 0.5, 2.0, 1.3]
+    Z1, Z2, Z_single = batch(loc, scale, 6), batch(loc, scale, 6), batch(loc, scale, 1)
     return [
         {"Z": Z1, **base, "eps": 1e-5},
         {"Z": Z2, **base, "eps": 0.3},
-        {"Z": Z3, **base, "eps": 1e-5},
+        {
+            "Z": batch([0.5, 0.1, -1.0], [0.8, 1e-3, 1.5], 2),
+            "gamma": column([0.9, -1.3, 0.7]),
+            "beta": column([0.25, 0.6, -0.35]),
+            "running_mean": column([0.3, 0.1002, -0.6]),
+            "running_var": column([0.5, 1e-8, 1.7]),
+            "eps": 1e-3,
+        },
+        {
+            "Z": batch([1e3, -2e3, 4e2, 6e2, -1e3], [1.0, 2.0, 0.5, 1.5, 1.0], 9),
+            "gamma": column([1.2, 0.3, -0.8, 1.9, 0.6]),
+            "beta": column([-0.1, 0.45, 1.3, -0.7, 0.2]),
+            "running_mean": column([1.0004e3, -1.9985e3, 3.996e2, 6.002e2, -1.0011e3]),
+            "running_var": column([1.1, 3.5, 0.2, 2.4, 0.9]),
+            "eps": 1e-5,
+        },
+        {
+            "Z": batch(
+                [0.0, 40.0, -25.0, 10.0, 0.0, 150.0],
+                [1e3, 2e3, 5e2, 1.5e3, 8e2, 3e3],
+                5,
+            ),
+            "gamma": column([0.5, 1.6, 0.95, -0.4, 1.2, 2.2]),
+            "beta": column([0.3, -1.2, 0.5, 0.05, -0.6, 1.6]),
+            "running_mean": column([-1e2, 3e2, 0.0, -2e2, 50.0, 5e2]),
+            "running_var": column([9e5, 3.6e6, 2.6e5, 2.1e6, 7e5, 8e6]),
+            "eps": 1e-5,
+        },
+        {"Z": Z_single, **base, "eps": 1e-5},
     ]
 
 
@@ -80,7 +111,23 @@ def _inference_variants(c) -> list[tuple[str, np.ndarray]]:
             ("gamma_beta_swapped", b * Z_norm + g),
             ("no_gamma_beta", Z_norm),
             ("no_centering", g * Z / np.sqrt(rv + eps) + b),
-        ]
+            (
+                "batch_mean",
+                g * (Z - Z.mean(axis=1, keepdims=True)) / np.sqrt(rv + eps) + b,
+            ),
+            ("batch_var", g * Zc / np.sqrt(Z.var(axis=1, keepdims=True) + eps) + b),
+            (
+                "wrong_axis",
+                g
+                * (Z - Z.mean(axis=0, keepdims=True))
+                / np.sqrt(Z.var(axis=0, keepdims=True) + eps)
+                + b,
+            ),
+        ] + [(_eps_key(v), g * Zc / np.sqrt(rv + v) + b) for v in HARDCODED_EPS]
+
+
+def _eps_key(value: float) -> str:
+    return f"eps_hardcoded_{value:g}"
 
 
 _INFERENCE_MISTAKES = {
@@ -115,7 +162,27 @@ _INFERENCE_MISTAKES = {
         "you forgot to subtract running_mean",
         "Center with the running mean first: Z - running_mean.",
     ),
+    "batch_mean": (
+        "you centered with the batch's own mean instead of running_mean",
+        "At test time both statistics are the running ones: Z - running_mean, "
+        "divided by np.sqrt(running_var + eps).",
+    ),
+    "batch_var": (
+        "you divided by the batch's own variance instead of running_var",
+        "At test time both statistics are the running ones: divide by "
+        "np.sqrt(running_var + eps).",
+    ),
+    "wrong_axis": (
+        "you normalized each example over its units (axis=0), as Layer Norm does",
+        "Batch Norm at test time uses the per-unit running statistics, shape "
+        "(n_l, 1): gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta.",
+    ),
 }
+_INFERENCE_EPS = tuple(c["eps"] for c in _inference_cases())
+for _value in HARDCODED_EPS:
+    _INFERENCE_MISTAKES[_eps_key(_value)] = hardcoded_eps_mistake(
+        _value, "eps", _INFERENCE_EPS
+    )
 
 
 def check_batchnorm_inference(fn: Callable, *, verbose: bool = True) -> CheckResult:
@@ -125,8 +192,8 @@ def check_batchnorm_inference(fn: Callable, *, verbose: bool = True) -> CheckRes
     ----------
     fn : the learner's ``fn(Z, gamma, beta, running_mean, running_var, eps=1e-5)
         -> Z_tilde`` with Z and Z_tilde of shape (n_l, m) and the other arrays of
-        shape (n_l, 1); eps is passed positionally. Tested on two batches
-        (eps=1e-5 and eps=0.3) and on a single example (m=1).
+        shape (n_l, 1); eps is passed positionally. Tested on five batches
+        (see :func:`_inference_cases`) and on a single example (m=1).
     verbose : print the verdict (and, on failure, the explanation).
 
     Returns
@@ -134,8 +201,9 @@ def check_batchnorm_inference(fn: Callable, *, verbose: bool = True) -> CheckRes
     :class:`CheckResult`. Named mistakes: exception, None, failure on a single
     example, batch statistics instead of the running ones, eps outside the
     square root, eps forgotten, variance not square-rooted, square root taken
-    twice, gamma and beta swapped, gamma and beta missing, no centering, NaN,
-    inputs modified in place.
+    twice, gamma and beta swapped, gamma and beta missing, no centering, a
+    hard-coded eps (named with its value), NaN, inputs modified in place; see
+    :mod:`bnutils.checks` for what every checker names.
     """
 
     def body() -> CheckResult:
@@ -202,8 +270,8 @@ def check_batchnorm_inference(fn: Callable, *, verbose: bool = True) -> CheckRes
                     ]
                 )
         variants = [
-            Variant(tag, *_INFERENCE_MISTAKES[tag], [])
-            for tag, _ in _inference_variants(cases[0])
+            Variant(_tag(key), *_INFERENCE_MISTAKES[key], [])
+            for key, _ in _inference_variants(cases[0])
         ]
         for case in cases:
             for variant, (_, array) in zip(
@@ -217,4 +285,14 @@ def check_batchnorm_inference(fn: Callable, *, verbose: bool = True) -> CheckRes
             raise Fail(dedupe(issues), *error_sizes(outs, refs))
         return passed_result("batchnorm_inference", outs, refs)
 
-    return run_checker("batchnorm_inference", fn, body, verbose)
+    return run_checker(
+        "batchnorm_inference",
+        fn,
+        body,
+        verbose,
+        ("Z", "gamma", "beta", "running_mean", "running_var", "eps"),
+    )
+
+
+def _tag(key: str) -> str:
+    return "eps_hardcoded" if key.startswith("eps_hardcoded") else key

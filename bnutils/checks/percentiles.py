@@ -3,31 +3,65 @@
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable
 
 import numpy as np
 
-from bnutils.checks.engine import CheckResult, rel_error
-
-# ---------------------------------------------------------------------------
-# Exercise: the three curves of Figure 1 (b, c)
-# ---------------------------------------------------------------------------
-
+from bnutils.checks.engine import (
+    LOW_PRECISION_TOL,
+    YOUR_CODE,
+    CheckResult,
+    Fail,
+    Issue,
+    call_learner,
+    failing_line,
+    is_low_precision,
+    kind_issue,
+    rel_error,
+    run_checker,
+    short,
+)
 
 _EX_NAME = "percentiles_over_training"
-_EX_RECORDS, _EX_PROBE = 6, 37  # 0.15 * 36 and 0.85 * 36 fall between examples
+_TOL = 1e-8  # rel_error below which an answer is right
+_MATCH = 1e-7  # rel_error below which an answer is taken to be a named variant
+_AxisError = getattr(np, "exceptions", np).AxisError
+_METHODS = (
+    "lower",
+    "higher",
+    "nearest",
+    "midpoint",
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "median_unbiased",
+    "normal_unbiased",
+)
 
 
-def _exercise_case() -> np.ndarray:
-    """A skewed, drifting unit input, shape (6, 37): percentiles differ from
-    mean +- std, and the interpolation rule matters."""
+def _exercise_cases() -> list[np.ndarray]:
+    """Skewed, drifting unit inputs (n_records, n_probe): percentiles differ
+    from mean +- std, and the interpolation rule matters. Shapes (6, 37) (0.15
+    * 36 and 0.85 * 36 fall between examples), (4, 2), (5, 11) around a large
+    offset (1e4) and (8, 20) at a large scale (1e4): n_records != n_probe,
+    neither is 3, odd n_probe and n_probe = 2."""
     rng = np.random.default_rng(2015)
-    base = rng.lognormal(0.0, 0.8, size=(_EX_RECORDS, _EX_PROBE))
-    shift = np.linspace(0.0, -3.0, _EX_RECORDS)[:, None]
-    scale = np.linspace(0.5, 2.0, _EX_RECORDS)[:, None]
-    return shift + scale * base
+
+    def drifting(n_records, n_probe, offset=0.0, scale=1.0):
+        base = rng.lognormal(0.0, 0.8, size=(n_records, n_probe))
+        shift = np.linspace(0.0, -3.0, n_records)[:, None]
+        spread = np.linspace(0.5, 2.0, n_records)[:, None]
+        return offset + scale * (shift + spread * base)
+
+    return [
+        drifting(6, 37),
+        drifting(4, 2),
+        drifting(5, 11, offset=1e4),
+        drifting(8, 20, scale=1e4),
+    ]
 
 
 def _percentiles_ref(U: np.ndarray, q=(15, 50, 85)) -> np.ndarray:
@@ -43,193 +77,24 @@ def _percentiles_ref(U: np.ndarray, q=(15, 50, 85)) -> np.ndarray:
     return S[:, lo] + frac * (S[:, hi] - S[:, lo])
 
 
-def _fail(message: str, hint: str, mistake: str, got=None, ref=None) -> CheckResult:
-    diff = err = math.nan
-    if got is not None and ref is not None and got.shape == ref.shape:
-        diff = float(np.max(np.abs(got - ref)))
-        err = rel_error(got, ref)
-    return CheckResult(_EX_NAME, False, message, diff, err, hint, mistake)
-
-
 def _other_methods(U: np.ndarray) -> dict:
     """np.percentile's other definitions of a percentile: name -> (n_rec, 3)."""
-    out = {}
-    for method in (
-        "lower",
-        "higher",
-        "nearest",
-        "midpoint",
-        "inverted_cdf",
-        "averaged_inverted_cdf",
-        "closest_observation",
-        "interpolated_inverted_cdf",
-        "hazen",
-        "weibull",
-        "median_unbiased",
-        "normal_unbiased",
-    ):
-        out[method] = np.percentile(U, [15, 50, 85], axis=1, method=method).T
-    return out
+    return {
+        method: np.percentile(U, [15, 50, 85], axis=1, method=method).T
+        for method in _METHODS
+    }
 
 
-def _diagnose_exception(exc: Exception) -> CheckResult:
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, NotImplementedError):
-        return _fail(
-            "not written yet (NotImplementedError)",
-            "Fill in the code marked YOUR CODE HERE.",
-            "not_implemented",
-        )
-    if "in the range [0, 1]" in str(exc) or "range [0,1]" in str(exc):
-        return _fail(
-            f"your function raised {text}",
-            "np.quantile takes fractions (0.15, 0.5, 0.85); np.percentile takes "
-            "percents (15, 50, 85). Use one with the other's numbers and you get "
-            "this error.",
-            "quantile_with_percents",
-        )
-    if "axis" in str(exc) and "out of bounds" in str(exc):
-        return _fail(
-            f"your function raised {text}",
-            "unit_inputs is 2-D, (n_records, n_probe): the examples are axis=1.",
-            "bad_axis",
-        )
-    return _fail(
-        f"your function raised {text}",
-        "It should take one array of shape (n_records, n_probe) and return an "
-        "array of shape (n_records, 3).",
-        "exception",
-    )
-
-
-def check_percentiles_over_training(fn: Callable, *, verbose: bool = True):
-    """Check the exercise ``percentiles_over_training(unit_inputs)``.
-
-    Runs ``fn`` on a copy of a skewed, drifting test case of shape (6, 37) and
-    compares with an independent reference (sorting and linear interpolation).
-    Never raises: exceptions, ``None``, wrong shapes, NaN and in-place changes
-    become a failing :class:`~bnutils.checks.CheckResult` that names the likely
-    mistake (over the wrong axis, transposed, fractions instead of percents,
-    reversed order, mean +- std, sorting the input in place). Other standard
-    percentile definitions (nearest rank, ...) pass with a note. Prints the
-    verdict when ``verbose``.
-    """
-    result = _check_percentiles(fn)
-    if verbose:
-        print(result)
-    return result
-
-
-def _check_percentiles(fn) -> CheckResult:
-    if not callable(fn):
-        return _fail(
-            f"expected your function, got {type(fn).__name__}",
-            "Pass the function itself: check_percentiles_over_training("
-            "percentiles_over_training), without calling it.",
-            "not_callable",
-        )
-    U = _exercise_case()
-    U_in = U.copy()
-    ref = _percentiles_ref(U)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            out = fn(U_in)
-    except Exception as exc:  # the learner's bug becomes a verdict
-        return _diagnose_exception(exc)
-    warn = f"\nYour function also warned: {caught[0].message}" if caught else ""
-    in_place = not np.array_equal(U_in, U)
-    if out is None:
-        return _fail(
-            "returned None",
-            "Fill in the code marked YOUR CODE HERE and return the array." + warn,
-            "returned_none",
-        )
-    try:
-        got = np.asarray(out, dtype=np.float64)
-    except (TypeError, ValueError):
-        return _fail(
-            f"returned {type(out).__name__}, not an array of numbers",
-            "Return a numpy array of shape (n_records, 3)." + warn,
-            "not_array",
-        )
-    if got.shape != ref.shape:
-        return _shape_verdict(got, U, ref, warn)
-    if not np.all(np.isfinite(got)):
-        return _fail(
-            "the result contains NaN or inf",
-            "The test input is finite; check divisions and the indices you use." + warn,
-            "nonfinite",
-        )
-    if in_place:
-        return _fail(
-            "your function changed unit_inputs in place (sorted it?)",
-            "unit_inputs is the recorded history: a function that measures it must "
-            "not change it. unit_inputs.sort(axis=1) sorts the caller's array; use "
-            "np.sort(unit_inputs, axis=1) (a copy) or np.percentile." + warn,
-            "in_place",
-            got,
-            ref,
-        )
-    err = rel_error(got, ref)
-    if err < 1e-8:
-        diff = float(np.max(np.abs(got - ref)))
-        return CheckResult(
-            _EX_NAME,
-            True,
-            f"passed — max |diff| {diff:.1e}, rel. error {err:.1e}",
-            diff,
-            err,
-        )
-    return _value_verdict(got, U, ref, warn)
-
-
-def _shape_verdict(got, U, ref, warn) -> CheckResult:
-    n_rec, n_probe = U.shape
-    want = f"({n_rec}, 3)"
-    if got.shape == (3, n_rec):
-        if rel_error(got.T, ref) < 1e-8:
-            return _fail(
-                f"transposed: shape {got.shape}, expected {want}",
-                "np.percentile(unit_inputs, [15, 50, 85], axis=1) has one row per "
-                "percentile; transpose it (.T) so that each record is a row and "
-                "the three percentiles are the columns." + warn,
-                "transposed",
-            )
-    if got.shape in ((3, n_probe), (n_probe, 3)):
-        return _fail(
-            f"percentiles over the records (axis=0): shape {got.shape}, "
-            f"expected {want}",
-            "Each record (row) is one distribution: take the percentiles over the "
-            "probe examples, axis=1, not over training time." + warn,
-            "wrong_axis",
-        )
-    if got.shape == (3,):
-        return _fail(
-            "three numbers for the whole history: shape (3,), expected " + want,
-            "Without axis=1, np.percentile pools every record together. The figure "
-            "needs the three percentiles of each record separately." + warn,
-            "no_axis",
-        )
-    if got.shape == (n_rec,):
-        return _fail(
-            f"one number per record: shape {got.shape}, expected {want}",
-            "Return all three percentiles (15, 50, 85) of each record." + warn,
-            "one_percentile",
-        )
-    return _fail(
-        f"wrong shape {got.shape}, expected {want}",
-        "One row per record, one column per percentile (15th, 50th, 85th)." + warn,
-        "wrong_shape",
-    )
-
-
-def _value_verdict(got, U, ref, warn) -> CheckResult:
-    def matches(candidate) -> bool:
-        return rel_error(got, candidate) < 1e-7
-
+def _named(U: np.ndarray, ref: np.ndarray) -> list[tuple[str, np.ndarray, str, str]]:
+    """(tag, what the mistake gives, message, hint) of the usual mistakes."""
     mean = U.mean(axis=1, keepdims=True)
-    named = [
+    mean_std = (
+        "mean - std, mean, mean + std instead of percentiles",
+        "For a Gaussian these are close to the 16th/50th/84th percentiles, but "
+        "a unit's input is often skewed; Figure 1 plots percentiles: "
+        "np.percentile(unit_inputs, [15, 50, 85], axis=1).",
+    )
+    out = [
         (
             "fractions",
             np.percentile(U, [0.15, 0.5, 0.85], axis=1).T,
@@ -245,40 +110,225 @@ def _value_verdict(got, U, ref, warn) -> CheckResult:
             "Order the columns 15th, 50th, 85th: lowest first.",
         ),
         (
-            "mean_std",
-            np.hstack(
-                [
-                    mean - U.std(axis=1, keepdims=True),
-                    mean,
-                    mean + U.std(axis=1, keepdims=True),
-                ]
-            ),
-            "mean - std, mean, mean + std instead of percentiles",
-            "For a Gaussian these are close to the 16th/50th/84th percentiles, but "
-            "a unit's input is often skewed; Figure 1 plots percentiles: "
-            "np.percentile(unit_inputs, [15, 50, 85], axis=1).",
-        ),
-        (
-            "mean_std",
-            np.hstack(
-                [
-                    mean - U.std(axis=1, ddof=1, keepdims=True),
-                    mean,
-                    mean + U.std(axis=1, ddof=1, keepdims=True),
-                ]
-            ),
-            "mean - std, mean, mean + std instead of percentiles",
-            "For a Gaussian these are close to the 16th/50th/84th percentiles, but "
-            "a unit's input is often skewed; Figure 1 plots percentiles: "
-            "np.percentile(unit_inputs, [15, 50, 85], axis=1).",
+            "records_reversed",
+            ref[::-1],
+            "the records (rows) are in reverse order: the last step comes first",
+            "Keep the rows in the order of unit_inputs: row k is record k.",
         ),
     ]
-    for tag, cand, message, hint in named:
-        if matches(cand):
-            return _fail(message, hint + warn, tag, got, ref)
-    for method, cand in _other_methods(U).items():
-        if matches(cand):
-            diff = float(np.max(np.abs(got - ref)))
+    for ddof in (0, 1):
+        std = U.std(axis=1, ddof=ddof, keepdims=True)
+        out.append(("mean_std", np.hstack([mean - std, mean, mean + std]), *mean_std))
+    return out
+
+
+def _exception_issue(exc: Exception, desc: str) -> Issue:
+    text = f"{type(exc).__name__}: {short(str(exc))}"
+    line = failing_line(exc)
+    where = f"\nIt failed at: {line} (test input: {desc})." if line else ""
+    if isinstance(exc, NotImplementedError):
+        return Issue(
+            "not_implemented",
+            f"raised NotImplementedError — {YOUR_CODE}",
+            "Write the body of percentiles_over_training(unit_inputs).",
+        )
+    if "in the range [0, 1]" in str(exc) or "range [0,1]" in str(exc):
+        return Issue(
+            "quantile_with_percents",
+            f"your function raised {text}",
+            "np.quantile takes fractions (0.15, 0.5, 0.85); np.percentile takes "
+            "percents (15, 50, 85). Use one with the other's numbers and you get "
+            "this error." + where,
+        )
+    if isinstance(exc, _AxisError):
+        return Issue(
+            "bad_axis",
+            f"your function raised {text}",
+            "unit_inputs is 2-D, (n_records, n_probe): the examples are axis=1."
+            + where,
+        )
+    if isinstance(exc, IndexError):
+        return Issue(
+            "index_out_of_range",
+            f"your function raised {text}",
+            "An index past the end of an array. If you index the sorted values "
+            "yourself, compute the positions from the number of probe examples "
+            "n = unit_inputs.shape[1] (not shape[0], the number of records, and "
+            "not a fixed number): they run from 0 to n - 1. np.percentile(..., "
+            "axis=1) does it for you." + where,
+        )
+    return Issue(
+        "exception",
+        f"your function raised {text}",
+        "It should take one array of shape (n_records, n_probe) and return an "
+        "array of shape (n_records, 3)." + where,
+    )
+
+
+def _as_array(out, ref: np.ndarray) -> np.ndarray:
+    """The learner's output as a float64 array (lists are converted), or Fail."""
+    want = f"a numpy array of shape {ref.shape}"
+    if out is None:
+        raise Fail(
+            [
+                Issue(
+                    "returned_none",
+                    f"your function returned None — {YOUR_CODE}",
+                    "Return the array of shape (n_records, 3).",
+                )
+            ]
+        )
+    arr = out
+    if isinstance(out, (list, tuple)):
+        try:
+            arr = np.asarray(out)
+        except Exception:  # ragged lists and the like
+            arr = out
+    issue = kind_issue("your result", arr, want)
+    if issue is not None:
+        raise Fail([Issue("not_array", issue.message, issue.hint or f"Return {want}.")])
+    arr = np.asarray(arr)
+    if is_low_precision(arr):
+        right = arr.shape == ref.shape and rel_error(arr, ref) < LOW_PRECISION_TOL
+        note = " (its values are right to that precision)" if right else ""
+        raise Fail(
+            [
+                Issue(
+                    "low_precision",
+                    f"your result is {arr.dtype}{note}; expected float64",
+                    "Compute in float64, numpy's default: drop any "
+                    ".astype(np.float32) or dtype=np.float32.",
+                )
+            ]
+        )
+    return arr.astype(np.float64)
+
+
+def _shape_issue(got: np.ndarray, U: np.ndarray, ref: np.ndarray) -> Issue:
+    n_rec, n_probe = U.shape
+    want = f"({n_rec}, 3)"
+    if got.shape == (3, n_rec) and rel_error(got.T, ref) < _TOL:
+        return Issue(
+            "transposed",
+            f"transposed: shape {got.shape}, expected {want}",
+            "np.percentile(unit_inputs, [15, 50, 85], axis=1) has one row per "
+            "percentile; transpose it (.T) so that each record is a row and "
+            "the three percentiles are the columns.",
+        )
+    if got.shape in ((3, n_probe), (n_probe, 3)):
+        return Issue(
+            "wrong_axis",
+            f"percentiles over the records (axis=0): shape {got.shape}, "
+            f"expected {want}",
+            "Each record (row) is one distribution: take the percentiles over the "
+            "probe examples, axis=1, not over training time.",
+        )
+    if got.shape == (3,):
+        return Issue(
+            "no_axis",
+            "three numbers for the whole history: shape (3,), expected " + want,
+            "Without axis=1, np.percentile pools every record together. The figure "
+            "needs the three percentiles of each record separately.",
+        )
+    if got.shape == (n_rec,):
+        return Issue(
+            "one_percentile",
+            f"one number per record: shape {got.shape}, expected {want}",
+            "Return all three percentiles (15, 50, 85) of each record.",
+        )
+    return Issue(
+        "wrong_shape",
+        f"wrong shape {got.shape}, expected {want} (for unit_inputs of shape "
+        f"{U.shape})",
+        "One row per record, one column per percentile (15th, 50th, 85th); the "
+        "shape follows unit_inputs, so compute it from unit_inputs, not from "
+        "fixed numbers.",
+    )
+
+
+def _sizes(runs) -> tuple[float, float]:
+    """(max |diff|, rel_error) over all cases."""
+    diff = max(float(np.max(np.abs(got - ref))) for _, ref, got, _ in runs)
+    err = max(rel_error(got, ref) for _, ref, got, _ in runs)
+    return diff, err
+
+
+def check_percentiles_over_training(fn: Callable, *, verbose: bool = True):
+    """Check the exercise ``percentiles_over_training(unit_inputs)``.
+
+    Runs ``fn`` on copies of four skewed, drifting test cases (shapes (6, 37),
+    (4, 2), (5, 11) around 1e4 and (8, 20) scaled by 1e4) and compares with an
+    independent reference (sorting and linear interpolation). Never raises:
+    exceptions, ``None``, wrong types, wrong shapes, NaN and in-place changes
+    become a failing :class:`~bnutils.checks.CheckResult` that names the likely
+    mistake (over the wrong axis, transposed, fractions instead of percents,
+    reversed order, mean +- std, an index past the end, sorting the input in
+    place, a function that reads the notebook's ``U``). Another standard
+    percentile definition of np.percentile (nearest rank, ...) used for every
+    case passes with a note. Prints the verdict when ``verbose``.
+    """
+
+    def body() -> CheckResult:
+        runs = []
+        for U in _exercise_cases():
+            desc = f"unit_inputs of shape {U.shape}"
+            ref = _percentiles_ref(U)
+            outcome = call_learner(fn, [("unit_inputs", U)])
+            if outcome.error is not None:
+                raise Fail([_exception_issue(outcome.error, desc)])
+            got = _as_array(outcome.value, ref)
+            if got.shape != ref.shape:
+                raise Fail([_shape_issue(got, U, ref)])
+            if not np.all(np.isfinite(got)):
+                raise Fail(
+                    [
+                        Issue(
+                            "nonfinite",
+                            f"the result contains NaN or inf ({desc})",
+                            "The test input is finite; check divisions and the "
+                            "indices you use.",
+                        )
+                    ]
+                )
+            runs.append((U, ref, got, desc))
+            if outcome.modified:
+                raise Fail(
+                    [
+                        Issue(
+                            "in_place",
+                            "your function changed unit_inputs in place (sorted it?)",
+                            "unit_inputs is the recorded history: a function that "
+                            "measures it must not change it. unit_inputs.sort("
+                            "axis=1) sorts the caller's array; use np.sort("
+                            "unit_inputs, axis=1) (a copy) or np.percentile.",
+                        )
+                    ],
+                    *_sizes(runs),
+                )
+        return _value_verdict(runs)
+
+    return run_checker(
+        _EX_NAME, fn, body, verbose, ("unit_inputs",), {"U": "unit_inputs"}
+    )
+
+
+def _value_verdict(runs) -> CheckResult:
+    diff, err = _sizes(runs)
+    right = [rel_error(got, ref) < _TOL for _, ref, got, _ in runs]
+    if all(right):
+        return CheckResult(
+            _EX_NAME,
+            True,
+            f"passed — max |diff| {diff:.1e}, rel. error {err:.1e}",
+            diff,
+            err,
+        )
+    for method in _METHODS:
+        if all(
+            rel_error(got, np.percentile(U, [15, 50, 85], axis=1, method=method).T)
+            < _MATCH
+            for U, _, got, _ in runs
+        ):
             return CheckResult(
                 _EX_NAME,
                 True,
@@ -286,25 +336,69 @@ def _value_verdict(got, U, ref, warn) -> CheckResult:
                 "np.percentile's default interpolates linearly between neighbours "
                 f"(max |diff| {diff:.2g} here, negligible for 500 examples)",
                 diff,
-                rel_error(got, ref),
+                err,
             )
-    cols_ok = [rel_error(got[:, j], ref[:, j]) < 1e-8 for j in range(3)]
-    if any(cols_ok):
-        names = ("15th", "50th", "85th")
-        bad = ", ".join(n for n, ok in zip(names, cols_ok, strict=True) if not ok)
-        return _fail(
-            f"the {bad} percentile column is wrong (the others are right)",
-            "Check the percent you ask for in that column." + warn,
-            "wrong_column",
-            got,
-            ref,
+    failing = [run for run, ok in zip(runs, right, strict=True) if not ok]
+    first = failing[0]
+    for tag, _, message, hint in _named(first[0], first[1]):
+        if all(
+            any(
+                t == tag and rel_error(got, cand) < _MATCH
+                for t, cand, _, _ in _named(U, ref)
+            )
+            for U, ref, got, _ in failing
+        ):
+            raise Fail([Issue(tag, message, hint)], diff, err)
+    names = ("15th", "50th", "85th")
+    bad_cols = set()
+    for _, ref, got, _ in failing:
+        cols_ok = [rel_error(got[:, j], ref[:, j]) < _TOL for j in range(3)]
+        if not any(cols_ok):
+            break
+        bad_cols |= {j for j in range(3) if not cols_ok[j]}
+    else:
+        bad = ", ".join(names[j] for j in sorted(bad_cols))
+        raise Fail(
+            [
+                Issue(
+                    "wrong_column",
+                    f"the {bad} percentile column is wrong (the others are right)",
+                    "Check the percent you ask for in that column.",
+                )
+            ],
+            diff,
+            err,
         )
-    return _fail(
-        f"wrong values (rel. error {rel_error(got, ref):.1e})",
-        "Expected np.percentile(unit_inputs, [15, 50, 85], axis=1).T: for each "
-        "record (row), the 15th, 50th and 85th percentile over the probe "
-        "examples." + warn,
-        "wrong_values",
-        got,
-        ref,
+    if any(right):
+        wrong = "; ".join(desc for *_, desc in failing)
+        raise Fail(
+            [
+                Issue(
+                    "right_for_some_inputs",
+                    f"right for some test inputs but not for others (wrong for: "
+                    f"{wrong})",
+                    "An answer right for some inputs and wrong for others often "
+                    "hard-codes a number (use n = unit_inputs.shape[1], the number "
+                    "of probe examples), or transforms the values (abs, rounding, "
+                    "clipping) in a way that only some inputs don't notice. "
+                    "Compare with np.percentile(unit_inputs, [15, 50, 85], "
+                    "axis=1).T on the inputs listed.",
+                )
+            ],
+            diff,
+            err,
+        )
+    worst = max(failing, key=lambda run: rel_error(run[2], run[1]))
+    raise Fail(
+        [
+            Issue(
+                "wrong_values",
+                f"wrong values (rel. error {err:.1e}, largest for {worst[3]})",
+                "Expected np.percentile(unit_inputs, [15, 50, 85], axis=1).T: for "
+                "each record (row), the 15th, 50th and 85th percentile over the "
+                "probe examples.",
+            )
+        ],
+        diff,
+        err,
     )

@@ -4,22 +4,43 @@ saturated (tanh, sigmoid) or dead (ReLU) units of a layer."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
-from bnutils.checks.engine import CheckResult, rel_error
+from bnutils.checks.engine import (
+    YOUR_CODE,
+    CheckResult,
+    Fail,
+    Issue,
+    call_learner,
+    failing_line,
+    is_low_precision,
+    kind_issue,
+    run_checker,
+    short,
+)
 
-# ----------------------------------------------------------------------------
-# The exercise's checker
-# ----------------------------------------------------------------------------
+_NAME = "saturation_share"
+#: The saturation margin (bnutils.train.SATURATION_MARGIN): tanh saturates for
+#: |a| > 1 - margin, the sigmoid for a < margin or a > 1 - margin.
+_MARGIN = 0.03
+_MATCH = 1e-9  # |got - value| (relative) below which a value is matched
+_HINT = (
+    "tanh: share of |a| > 0.97; sigmoid: share of a < 0.03 or a > 0.97; relu: "
+    "share of units (rows) that are 0 for every example."
+)
 
-_FILL_IN = "fill in the code marked YOUR CODE HERE"
+
+def _case(activation: str, A: np.ndarray, want: float) -> dict:
+    return {"activation": activation, "A": A, "want": want}
 
 
 def _saturation_cases() -> list[dict]:
-    """Three arrays whose answers are known by construction, and what each
-    common mistake gives on them."""
+    """Layers whose saturated (or dead) share is known by construction:
+    tanh, sigmoid and ReLU layers with n_l != m, odd m and m = 2, values just
+    inside and just outside the 0.97 edges, ReLU units that are alive with
+    small outputs (1e-4 to 0.15, never all zero) and a ReLU layer at a large
+    scale (outputs up to 1e3)."""
     rng = np.random.default_rng(7)
     cases = []
 
@@ -32,71 +53,15 @@ def _saturation_cases() -> list[dict]:
     for r, c in neg:
         A[r, c] = -rng.uniform(0.975, 0.999)
     A[1, 1], A[2, 5] = 0.965, -0.96  # close to the edge, not saturated
-    size = A.size
-    share = (len(pos) + len(neg)) / size
-    cases.append(
-        {
-            "activation": "tanh",
-            "A": A,
-            "want": share,
-            "per_unit_len": 6,
-            "variants": [
-                (
-                    "no_abs",
-                    len(pos) / size,
-                    "only the positive tail was counted (a > 0.97)",
-                    "tanh saturates on both sides: count |a| > 0.97 with np.abs(A).",
-                ),
-                (
-                    "unsaturated_share",
-                    1 - share,
-                    "this is the share of units that are NOT saturated",
-                    "Count the values with |a| > 0.97, not the others.",
-                ),
-            ],
-        }
-    )
+    cases.append(_case("tanh", A, 9 / 60))
 
     # sigmoid: 5 x 12 values in (0.1, 0.9); 4 set above 0.97, 3 below 0.03.
     A = rng.uniform(0.1, 0.9, size=(5, 12))
-    hi = [(0, 0), (1, 5), (3, 11), (4, 4)]
-    lo = [(0, 7), (2, 2), (4, 9)]
-    for r, c in hi:
+    for r, c in [(0, 0), (1, 5), (3, 11), (4, 4)]:
         A[r, c] = rng.uniform(0.975, 0.999)
-    for r, c in lo:
+    for r, c in [(0, 7), (2, 2), (4, 9)]:
         A[r, c] = rng.uniform(0.001, 0.025)
-    size = A.size
-    share = (len(hi) + len(lo)) / size
-    cases.append(
-        {
-            "activation": "sigmoid",
-            "A": A,
-            "want": share,
-            "per_unit_len": 5,
-            "variants": [
-                (
-                    "sigmoid_high_only",
-                    len(hi) / size,
-                    "only outputs near 1 were counted (a > 0.97, or |a| > 0.97 "
-                    "as for tanh)",
-                    "The sigmoid's outputs lie in (0, 1): it is flat near 0 too. "
-                    "Count a < 0.03 or a > 0.97.",
-                ),
-                (
-                    "sigmoid_low_only",
-                    len(lo) / size,
-                    "only outputs near 0 were counted (a < 0.03)",
-                    "The sigmoid is flat near 1 too: count a < 0.03 or a > 0.97.",
-                ),
-                (
-                    "unsaturated_share",
-                    1 - share,
-                    "this is the share of units that are NOT saturated",
-                    "Count the values below 0.03 or above 0.97, not the others.",
-                ),
-            ],
-        }
-    )
+    cases.append(_case("sigmoid", A, 7 / 60))
 
     # relu: 6 units x 10 examples; units 0 and 4 dead (zero for every example);
     # units 1 and 3 zero for some examples; example 9 zero in every unit.
@@ -105,204 +70,415 @@ def _saturation_cases() -> list[dict]:
     A[1, [0, 2, 3, 5, 6, 8]] = 0.0
     A[3, [1, 4]] = 0.0
     A[:, 9] = 0.0
-    n_units, m = A.shape
-    n_zero = int(np.sum(A == 0))  # 20 + 6 + 2 + 4 (example 9 in units 1, 2, 3, 5)
-    cases.append(
-        {
-            "activation": "relu",
-            "A": A,
-            "want": 2 / n_units,
-            "per_unit_len": n_units,
-            "variants": [
-                (
-                    "relu_elementwise",
-                    n_zero / A.size,
-                    "this is the share of zero entries, not of dead units",
-                    "A ReLU unit is dead when it is 0 for EVERY example of the "
-                    "batch: np.all(A <= 0, axis=1) gives one True/False per unit "
-                    "(row); then take the mean.",
-                ),
-                (
-                    "relu_wrong_axis",
-                    1 / m,
-                    "this is the share of examples (columns) that are zero in every "
-                    "unit: the statistic went over the wrong axis",
-                    "Units are rows, examples are columns (n_l, m): use axis=1 to "
-                    "ask, for each unit, whether all its examples are 0.",
-                ),
-                (
-                    "relu_alive",
-                    1 - 2 / n_units,
-                    "this is the share of units that are alive, not dead",
-                    "Count the units that are 0 for every example.",
-                ),
-            ],
-        }
-    )
-    for c in cases:
-        want = c["want"]
-        c["variants"] += [
-            (
-                "percent",
-                100 * want,
-                "the answer is a percentage (x 100)",
-                "Return a share between 0 and 1, e.g. 0.25 for a quarter.",
-            ),
-            (
-                "count",
-                want * (c["A"].shape[0] if c["activation"] == "relu" else c["A"].size),
-                "this is a count, not a share",
-                "Divide by the number of values (or of units, for ReLU), or use "
-                "np.mean on the boolean array.",
-            ),
+    cases.append(_case("relu", A, 2 / 6))
+
+    # relu, m = 2: units 1 and 5 dead; units 0, 3 and 6 alive with small
+    # outputs; units 2 and 4 at a large scale; unit 7 alive with the same
+    # output for both examples (its spread is 0, it is not dead).
+    A = np.array(
+        [
+            [0.0, 1e-3],
+            [0.0, 0.0],
+            [1e3, 0.0],
+            [0.02, 0.0],
+            [3.5, 250.0],
+            [0.0, 0.0],
+            [0.05, 0.004],
+            [0.4, 0.4],
         ]
+    )
+    cases.append(_case("relu", A, 2 / 8))
+
+    # tanh, 4 x 9: 3 above 0.97 (one just above), 2 below -0.97; three values
+    # just inside the edges.
+    A = rng.uniform(-0.94, 0.94, size=(4, 9))
+    for (r, c), v in zip([(0, 0), (1, 3), (3, 8)], [0.9705, 0.978, 0.999], strict=True):
+        A[r, c] = v
+    for (r, c), v in zip([(2, 5), (3, 1)], [-0.972, -0.99], strict=True):
+        A[r, c] = v
+    A[0, 4], A[2, 2], A[1, 7] = 0.955, -0.965, 0.9695
+    cases.append(_case("tanh", A, 5 / 36))
+
+    # sigmoid, 3 x 5: 2 above 0.97, 3 below 0.03 (one just below); two values
+    # just inside the edges.
+    A = rng.uniform(0.1, 0.9, size=(3, 5))
+    for (r, c), v in zip([(0, 2), (2, 4)], [0.9705, 0.99], strict=True):
+        A[r, c] = v
+    for (r, c), v in zip([(1, 0), (1, 3), (2, 1)], [0.0295, 0.01, 5e-4], strict=True):
+        A[r, c] = v
+    A[0, 0], A[2, 2] = 0.035, 0.962
+    cases.append(_case("sigmoid", A, 5 / 15))
+
+    # relu, 5 x 9: unit 0 dead; unit 1 alive in one example only (1e-4); unit 3
+    # alive with outputs between 0.01 and 0.15; units 2 and 4 ordinary.
+    A = rng.uniform(0.2, 3.0, size=(5, 9))
+    A[0] = 0.0
+    A[1] = 0.0
+    A[1, 6] = 1e-4
+    A[3] = rng.uniform(0.01, 0.15, size=9)
+    A[3, [2, 5]] = 0.0
+    A[[2, 4], 4] = 0.0
+    cases.append(_case("relu", A, 1 / 5))
     return cases
 
 
-def _fail(message: str, hint: str, tag: str, got=math.nan, want=math.nan):
-    diff = abs(got - want) if np.isfinite(got) and np.isfinite(want) else math.nan
-    err = rel_error(np.array(got), np.array(want)) if np.isfinite(diff) else math.nan
-    return CheckResult("saturation_share", False, message, diff, err, hint, tag)
+def _variants(case: dict) -> list[tuple[str, float, str, str]]:
+    """(tag, value, message, hint) of the common mistakes on one case."""
+    A, act, want = case["A"], case["activation"], case["want"]
+    out = []
+    if act == "tanh":
+        out += [
+            (
+                "no_abs",
+                float(np.mean(A > 1 - _MARGIN)),
+                "only the positive tail was counted (a > 0.97)",
+                "tanh saturates on both sides: count |a| > 0.97 with np.abs(A).",
+            ),
+            (
+                "no_abs",
+                float(np.mean(A < -(1 - _MARGIN))),
+                "only the negative tail was counted (a < -0.97)",
+                "tanh saturates on both sides: count |a| > 0.97 with np.abs(A).",
+            ),
+            (
+                "activation_applied_again",
+                float(np.mean(np.abs(np.tanh(A)) > 1 - _MARGIN)),
+                "nothing counted: did you apply tanh to A again?",
+                "A already holds the layer's activations (the outputs of tanh): "
+                "compare A itself, np.abs(A) > 0.97.",
+            ),
+            (
+                "unsaturated_share",
+                1 - want,
+                "this is the share of units that are NOT saturated",
+                "Count the values with |a| > 0.97, not the others.",
+            ),
+        ]
+    elif act == "sigmoid":
+        out += [
+            (
+                "sigmoid_high_only",
+                float(np.mean(A > 1 - _MARGIN)),
+                "only outputs near 1 were counted (a > 0.97, or |a| > 0.97 "
+                "as for tanh)",
+                "The sigmoid's outputs lie in (0, 1): it is flat near 0 too. "
+                "Count a < 0.03 or a > 0.97.",
+            ),
+            (
+                "sigmoid_low_only",
+                float(np.mean(A < _MARGIN)),
+                "only outputs near 0 were counted (a < 0.03)",
+                "The sigmoid is flat near 1 too: count a < 0.03 or a > 0.97.",
+            ),
+            (
+                "and_not_or",
+                float(np.mean((A < _MARGIN) & (A > 1 - _MARGIN))),
+                "nothing counted: no value is both below 0.03 AND above 0.97",
+                "Combine the two tails with | (or): (A < 0.03) | (A > 0.97).",
+            ),
+            (
+                "unsaturated_share",
+                1 - want,
+                "this is the share of units that are NOT saturated",
+                "Count the values below 0.03 or above 0.97, not the others.",
+            ),
+        ]
+    else:
+        out += [
+            (
+                "relu_elementwise",
+                float(np.mean(A <= 0)),
+                "this is the share of zero entries, not of dead units",
+                "A ReLU unit is dead when it is 0 for EVERY example of the "
+                "batch: np.all(A <= 0, axis=1) gives one True/False per unit "
+                "(row); then take the mean.",
+            ),
+            (
+                "relu_wrong_axis",
+                float(np.mean(np.all(A <= 0, axis=0))),
+                "this is the share of examples (columns) that are zero in every "
+                "unit: the statistic went over the wrong axis",
+                "Units are rows, examples are columns (n_l, m): use axis=1 to "
+                "ask, for each unit, whether all its examples are 0.",
+            ),
+            (
+                "relu_alive",
+                1 - want,
+                "this is the share of units that are alive, not dead",
+                "Count the units that are 0 for every example.",
+            ),
+            (
+                "relu_any",
+                float(np.mean(np.any(A <= 0, axis=1))),
+                "you counted units that are 0 for SOME example; a dead unit is 0 "
+                "for EVERY example",
+                "Use np.all(A <= 0, axis=1), not np.any: a unit that is 0 for a "
+                "few examples still learns from the others.",
+            ),
+            (
+                "relu_strict",
+                float(np.mean(np.all(A < 0, axis=1))),
+                "nothing counted: ReLU outputs are never below 0, a dead unit "
+                "outputs exactly 0",
+                "Compare with <= 0 (or == 0): np.all(A <= 0, axis=1).",
+            ),
+            (
+                "relu_over_entries",
+                float(np.sum(np.all(A <= 0, axis=1)) / A.size),
+                "you divided the number of dead units by the number of entries "
+                "(n_l * m), not of units",
+                "The share of dead units is (number of dead units) / n_l, i.e. "
+                "np.mean(np.all(A <= 0, axis=1)).",
+            ),
+            (
+                "relu_constant",
+                float(np.mean(np.std(A, axis=1) == 0)),
+                "you counted units whose output does not vary as dead; a unit is "
+                "dead only when its output is 0",
+                "A unit can be alive with the same positive output for every "
+                "example. Count np.all(A <= 0, axis=1).",
+            ),
+        ]
+    out += [
+        (
+            "percent",
+            100 * want,
+            "the answer is a percentage (x 100)",
+            "Return a share between 0 and 1, e.g. 0.25 for a quarter.",
+        ),
+        (
+            "count",
+            want * (A.shape[0] if act == "relu" else A.size),
+            "this is a count, not a share",
+            "Divide by the number of values (or of units, for ReLU), or use "
+            "np.mean on the boolean array.",
+        ),
+    ]
+    return out
 
 
-def _check_one_case(fn, case: dict) -> CheckResult | float:
-    """Run ``fn`` on one case; a failing CheckResult, or |got - want| on success."""
+def _matches(got: float, value: float) -> bool:
+    return abs(got - value) <= _MATCH * max(1.0, abs(value))
+
+
+#: Thresholds a learner may use in place of the right one: |a| > t for tanh,
+#: a margin t (a < t or a > 1 - t) for the sigmoid, a largest output <= t for a
+#: "dead" ReLU unit.
+_THRESHOLDS = {
+    "tanh": (0.9, 0.95, 0.96, 0.965, 0.975, 0.98, 0.99, 0.995, 0.999),
+    "sigmoid": (0.1, 0.05, 0.04, 0.035, 0.025, 0.02, 0.01, 0.005, 0.001),
+    "relu": (1e-8, 1e-6, 1e-4, 1e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
+}
+
+
+def _share_at(case: dict, t: float, strict: bool) -> float:
+    """The share the case's rule gives with threshold ``t``."""
+    A, act = case["A"], case["activation"]
+    if act == "tanh":
+        mask = np.abs(A) > t if strict else np.abs(A) >= t
+    elif act == "sigmoid":
+        mask = (A < t) | (A > 1 - t) if strict else (A <= t) | (A >= 1 - t)
+    else:
+        top = A.max(axis=1)
+        mask = top < t if strict else top <= t
+    return float(np.mean(mask))
+
+
+def _threshold_issue(failing: list[tuple[dict, float]]) -> Issue | None:
+    """A threshold other than the course's that gives the learner's shares on
+    every failing case of the first failing case's activation."""
+    act = failing[0][0]["activation"]
+    mine = [(case, got) for case, got in failing if case["activation"] == act]
+    for t in _THRESHOLDS[act]:
+        for strict in (True, False):
+            if all(_matches(got, _share_at(case, t, strict)) for case, got in mine):
+                return _threshold_message(act, t)
+    return None
+
+
+def _threshold_message(act: str, t: float) -> Issue:
+    if act == "relu":
+        return Issue(
+            "relu_small_alive",
+            f"you counted units whose outputs are all below {t:g} as dead; a dead "
+            "ReLU unit outputs exactly 0 for every example",
+            "A unit whose outputs are small but positive still passes a gradient: "
+            "it is alive. Count the units with np.all(A <= 0, axis=1), with no "
+            "tolerance.",
+        )
+    if act == "tanh":
+        used, want = f"|a| > {t:g}", "|a| > 0.97"
+    else:
+        used, want = f"a < {t:g} or a > {1 - t:g}", "a < 0.03 or a > 0.97"
+    return Issue(
+        "wrong_threshold",
+        f"your {act} threshold is off: you counted {used}; saturated means {want}",
+        f"Use the margin 0.03 of the course (bnutils.train.SATURATION_MARGIN): {want}.",
+    )
+
+
+def _run_case(fn, case: dict) -> float:
+    """The learner's share on one case, or Fail."""
     act, A = case["activation"], case["A"]
-    where = f"on the {act} case"
-    arg = A.copy()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            out = fn(arg, act)
-        except NotImplementedError:
-            return _fail(
-                f"not implemented yet {where}", _FILL_IN + ".", "not_implemented"
+    where = f"on the {act} case of shape {A.shape}"
+    outcome = call_learner(fn, [("A", A), ("activation", act)])
+    if outcome.error is not None:
+        exc = outcome.error
+        if isinstance(exc, NotImplementedError):
+            raise Fail(
+                [
+                    Issue(
+                        "not_implemented",
+                        f"raised NotImplementedError — {YOUR_CODE}",
+                        "Write the body of saturation_share(A, activation).",
+                    )
+                ]
             )
-        except Exception as exc:
-            return _fail(
-                f"raised {type(exc).__name__}: {str(exc)[:120]} {where}",
-                "Your function should run on an array of shape (n_l, m) and the "
-                "name of the activation ('tanh', 'sigmoid' or 'relu').",
-                "exception",
-            )
-    warned = [f"{w.category.__name__}: {w.message}" for w in caught]
-    if not np.array_equal(arg, A):
-        return _fail(
-            f"it changed A in place {where}",
-            "Don't modify the input (e.g. A[A < 0] = 0); compute a boolean mask "
-            "instead: np.abs(A) > 0.97 makes a new array.",
-            "in_place",
+        line = failing_line(exc)
+        at = f"\nIt failed at: {line}" if line else ""
+        raise Fail(
+            [
+                Issue(
+                    "exception",
+                    f"raised {type(exc).__name__}: {short(str(exc), 120)} {where}",
+                    "Your function should run on an array of shape (n_l, m) and the "
+                    "name of the activation ('tanh', 'sigmoid' or 'relu')." + at,
+                )
+            ]
         )
+    if outcome.modified:
+        raise Fail(
+            [
+                Issue(
+                    "in_place",
+                    f"it changed A in place {where}",
+                    "Don't modify the input (e.g. A[A < 0] = 0); compute a boolean "
+                    "mask instead: np.abs(A) > 0.97 makes a new array.",
+                )
+            ]
+        )
+    out = outcome.value
     if out is None:
-        return _fail(
-            "returned None: " + _FILL_IN,
-            "Return one number between 0 and 1.",
-            "returned_none",
+        raise Fail(
+            [
+                Issue(
+                    "returned_none",
+                    f"returned None: {YOUR_CODE}",
+                    "Return one number between 0 and 1.",
+                )
+            ]
         )
-    try:
-        value = np.asarray(out, dtype=float)
-    except (TypeError, ValueError):
-        return _fail(
-            f"returned a {type(out).__name__}, not a number {where}",
-            "Return one float, e.g. float(np.mean(mask)).",
-            "not_a_number",
-        )
+    issue = kind_issue(f"your result {where}", out, "one number between 0 and 1")
+    if issue is not None:
+        raise Fail([Issue("not_a_number", issue.message, issue.hint)])
+    value = np.asarray(out)
     if value.size != 1:
-        if value.shape == (case["per_unit_len"],) or value.shape == (
-            case["per_unit_len"],
-            1,
-        ):
-            return _fail(
-                f"returned one value per unit (shape {value.shape}) {where}",
-                "The share is one number for the whole layer: average over all "
-                "units (np.mean without an axis, or the mean of the per-unit "
-                "booleans for ReLU).",
-                "per_unit",
+        n_units = A.shape[0]
+        if value.shape in ((n_units,), (n_units, 1)):
+            raise Fail(
+                [
+                    Issue(
+                        "per_unit",
+                        f"returned one value per unit (shape {value.shape}) {where}",
+                        "The share is one number for the whole layer: average over "
+                        "all units (np.mean without an axis, or the mean of the "
+                        "per-unit booleans for ReLU).",
+                    )
+                ]
             )
-        return _fail(
-            f"returned an array of shape {value.shape} {where}; expected one number",
-            "Return one float between 0 and 1.",
-            "wrong_shape",
+        raise Fail(
+            [
+                Issue(
+                    "wrong_shape",
+                    f"returned an array of shape {value.shape} {where}; expected "
+                    "one number",
+                    "Return one float between 0 and 1.",
+                )
+            ]
+        )
+    if is_low_precision(value):
+        raise Fail(
+            [
+                Issue(
+                    "low_precision",
+                    f"returned {value.dtype} {where}; expected a float64 number",
+                    "Compute in float64, numpy's default: float(np.mean(mask)).",
+                )
+            ]
         )
     got = float(value.reshape(()))
-    want = float(case["want"])
-    if not np.isfinite(got):
-        return _fail(f"returned {got} {where}", "Return a finite share.", "not_finite")
-    if abs(got - want) <= 1e-12:
-        return abs(got - want)
-    for tag, variant, message, hint in case["variants"]:
-        if abs(got - variant) <= 1e-9 * max(1.0, abs(variant)):
-            return _fail(
-                f"{message} ({where}: got {got:.4g}, expected {want:.4g})",
-                hint,
-                tag,
-                got,
-                want,
-            )
-    hint = (
-        "tanh: share of |a| > 0.97; sigmoid: share of a < 0.03 or a > 0.97; relu: "
-        "share of units (rows) that are 0 for every example."
-    )
-    if warned:
-        hint += f"\nYour function also triggered a warning: {warned[0]}"
-    return _fail(
-        f"wrong {where}: got {got:.4g}, expected {want:.4g}",
-        hint,
-        "wrong_value",
-        got,
-        want,
-    )
+    if not math.isfinite(got):
+        raise Fail(
+            [Issue("not_finite", f"returned {got} {where}", "Return a finite share.")]
+        )
+    return got
 
 
 def check_saturation_share(fn, *, verbose: bool = True) -> CheckResult:
     """Check a learner's ``saturation_share(A, activation)``.
 
-    Runs it on a tanh, a sigmoid and a ReLU layer whose saturated (or dead)
-    share is known by construction, and names the common mistakes: only one
-    tail counted, the unsaturated share, dead entries instead of dead units,
-    the wrong axis, a percentage or a count instead of a share, one value per
-    unit, modifying ``A`` in place. Never raises; prints a one-line verdict
-    (and a hint on failure) when ``verbose``.
+    Runs it on tanh, sigmoid and ReLU layers (seven cases, see
+    :func:`_saturation_cases`) whose saturated (or dead) share is known by
+    construction, and names the common mistakes: only one tail counted, the
+    unsaturated share, dead entries instead of dead units, the wrong axis, a
+    threshold other than 0.97 (or ReLU units with small positive outputs
+    counted as dead), a percentage or a count instead of a share, one value per
+    unit, a string or another non-number, modifying ``A`` in place. Never
+    raises; prints a one-line verdict (and a hint on failure) when ``verbose``.
 
     Returns a :class:`bnutils.checks.CheckResult`.
     """
-    name = "saturation_share"
-    if not callable(fn):
-        result = CheckResult(
-            name,
-            False,
-            f"expected your function, got {type(fn).__name__}",
-            hint="Pass the function itself: check_saturation_share(saturation_share).",
-            mistake="not_callable",
-        )
-    else:
-        try:
-            diffs = []
-            result = None
-            for case in _saturation_cases():
-                out = _check_one_case(fn, case)
-                if isinstance(out, CheckResult):
-                    result = out
-                    break
-                diffs.append(out)
-            if result is None:
-                diff = max(diffs)
-                result = CheckResult(
-                    name,
-                    True,
-                    "passed — tanh, sigmoid and relu cases right, "
-                    f"max |diff| {diff:.1e}",
-                    diff,
-                    0.0 if diff == 0 else diff,
-                )
-        except Exception as exc:  # never raise because of the learner's code
-            result = CheckResult(
-                name,
-                False,
-                f"I could not analyse your function ({type(exc).__name__}: {exc})",
-                hint="Return one float between 0 and 1.",
-                mistake="unanalysable",
+
+    def body() -> CheckResult:
+        cases = _saturation_cases()
+        gots = [_run_case(fn, case) for case in cases]
+        diffs = [abs(g - c["want"]) for g, c in zip(gots, cases, strict=True)]
+        failing = [
+            (case, got)
+            for case, got, d in zip(cases, gots, diffs, strict=True)
+            if d > 1e-12
+        ]
+        if not failing:
+            diff = max(diffs)
+            return CheckResult(
+                _NAME,
+                True,
+                f"passed — tanh, sigmoid and relu cases right, max |diff| {diff:.1e}",
+                diff,
+                diff,
             )
-    if verbose:
-        print(result)
-    return result
+        case, got = failing[0]
+        want = case["want"]
+        diff = max(diffs)
+        where = f"on the {case['activation']} case of shape {case['A'].shape}"
+        numbers = f"({where}: got {got:.4g}, expected {want:.4g})"
+
+        def fail(tag, message, hint) -> Fail:
+            return Fail(
+                [Issue(tag, f"{message} {numbers}", hint)], diff, abs(got - want)
+            )
+
+        # A mistake is named when it explains every failing case of the first
+        # failing case's activation (one match alone can be a coincidence).
+        alike = [(c, g) for c, g in failing if c["activation"] == case["activation"]]
+        for tag, value, message, hint in _variants(case):
+            if _matches(got, value) and all(
+                any(
+                    (t, msg) == (tag, message) and _matches(g, v)
+                    for t, v, msg, _ in _variants(c)
+                )
+                for c, g in alike
+            ):
+                raise fail(tag, message, hint)
+        threshold = _threshold_issue(failing)
+        if threshold is not None:
+            raise fail(threshold.tag, threshold.message, threshold.hint)
+        note = ""
+        if len(failing) < len(cases):
+            note = (
+                "\nIt is right on some cases but not on others: look for a "
+                "hard-coded shape, threshold or count."
+            )
+        raise fail("wrong_value", "wrong", _HINT + note)
+
+    return run_checker(_NAME, fn, body, verbose, ("A", "activation"))
