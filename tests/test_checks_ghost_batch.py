@@ -171,6 +171,11 @@ def eps_fixed(Z, gamma, beta, ghost_size, eps=1e-5):
     return gamma * ((Zg - mu) / np.sqrt(var + 1e-5)).reshape(n, m) + beta
 
 
+def eps_fixed_small(Z, gamma, beta, ghost_size, eps=1e-5):
+    Zg, mu, var, n, m = _parts(Z, ghost_size)
+    return gamma * ((Zg - mu) / np.sqrt(var + 1e-8)).reshape(n, m) + beta
+
+
 def by_variance(Z, gamma, beta, ghost_size, eps=1e-5):
     Zg, mu, var, n, m = _parts(Z, ghost_size)
     return gamma * ((Zg - mu) / (var + eps)).reshape(n, m) + beta
@@ -279,6 +284,15 @@ def transposed(Z, gamma, beta, ghost_size, eps=1e-5):
     return solutions.ghost_batchnorm_forward(Z, gamma, beta, ghost_size, eps).T
 
 
+# A notebook's own array named like the exercise's argument.
+Z = np.arange(24.0).reshape(2, 12)
+
+
+def reads_global_Z(Z_batch, gamma, beta, ghost_size, eps=1e-5):
+    # uses the notebook's Z instead of its own argument Z_batch
+    return solutions.ghost_batchnorm_forward(Z, gamma[:2], beta[:2], 4, eps)
+
+
 def not_written(Z, gamma, beta, ghost_size, eps=1e-5):
     raise NotImplementedError
 
@@ -302,7 +316,8 @@ MISTAKES = [
     (pooled_units, "pooled_units", ["shared by all units"]),
     (unbiased, "unbiased_var", ["ddof=1"]),
     (eps_outside, "eps_outside_sqrt", ["outside the square root"]),
-    (eps_fixed, "eps_hardcoded", ["eps argument"]),
+    (eps_fixed, "eps_hardcoded", ["eps = 1e-05", "argument eps"]),
+    (eps_fixed_small, "eps_hardcoded", ["eps = 1e-08"]),
     (by_variance, "divided_by_var", ["variance instead"]),
     (not_centred, "no_centering", ["subtract"]),
     (mixed, "mixed_statistics", ["whole mini-batch's standard deviation"]),
@@ -340,11 +355,16 @@ def test_each_mistake_is_named(fn, tag, keywords):
 
 def test_every_named_mistake_has_a_test():
     tested = {tag for _, tag, _ in MISTAKES}
-    assert set(ghost_batch.MISTAKES) <= tested
+    assert {ghost_batch._tag(k) for k in ghost_batch.MISTAKES} <= tested
 
 
 def test_float32_answer_gets_a_precision_note():
     assert "float64" in quiet(check_ghost_batchnorm_forward, float32).hint
+
+
+def test_a_function_reading_the_notebooks_array_is_told_so():
+    result = quiet(check_ghost_batchnorm_forward, reads_global_Z)
+    assert_rejected(result, "reads_global", "`Z`")
 
 
 def test_unnamed_difference_lists_the_steps():
