@@ -23,6 +23,8 @@ from bnutils.checks import (
     check_batchnorm_backward,
     check_batchnorm_forward,
     check_batchnorm_inference,
+    check_ghost_batchnorm_forward,
+    check_gradient_change,
     check_normalize_inputs,
     check_percentiles_over_training,
     check_saturation_share,
@@ -42,6 +44,8 @@ CHECKERS = {
     "batch_var_std": check_batch_var_std,
     "percentiles_over_training": check_percentiles_over_training,
     "saturation_share": check_saturation_share,
+    "ghost_batchnorm_forward": check_ghost_batchnorm_forward,
+    "gradient_change": check_gradient_change,
 }
 
 
@@ -377,6 +381,21 @@ def sat_relu_max(A, activation):
     return solutions.saturation_share(A, activation)
 
 
+def ghost_loop(Z, gamma, beta, ghost_size, eps=1e-5):
+    """Ghost-batch BN as a loop over blocks of columns, with the layer's own forward."""
+    blocks = [
+        layers.batchnorm_forward(Z[:, s : s + ghost_size], gamma, beta, eps)[0]
+        for s in range(0, Z.shape[1], ghost_size)
+    ]
+    return np.hstack(blocks)
+
+
+def gradient_change_dot(grad_fn, w, lr):
+    g0 = np.ravel(grad_fn(w))
+    d = np.ravel(grad_fn(w - lr * g0.reshape(np.shape(w)))) - g0
+    return float(np.sqrt(d @ d) / np.sqrt(g0 @ g0))
+
+
 CORRECT = [
     ("batchnorm_forward", solutions.batchnorm_forward),
     ("batchnorm_forward", layers.batchnorm_forward),
@@ -409,6 +428,10 @@ CORRECT = [
     ("saturation_share", solutions.saturation_share),
     ("saturation_share", sat_other_style),
     ("saturation_share", sat_relu_max),
+    ("ghost_batchnorm_forward", solutions.ghost_batchnorm_forward),
+    ("ghost_batchnorm_forward", ghost_loop),
+    ("gradient_change", solutions.gradient_change),
+    ("gradient_change", gradient_change_dot),
 ]
 
 

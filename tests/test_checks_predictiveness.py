@@ -221,7 +221,7 @@ MISTAKES = [
     (in_place, "in_place", ["in place", "w"]),
     (returns_none, "returned_none", ["None"]),
     (returns_array, "wrong_shape", ["one real number", "shape (1,)"]),
-    (returns_string, "wrong_type", ["one real number", "str"]),
+    (returns_string, "wrong_type", ["string", "one real number"]),
     (returns_complex, "wrong_type", ["complex"]),
     (returns_nan, "nan", ["NaN"]),
     (not_written, "not_implemented", ["NotImplementedError"]),

@@ -32,6 +32,7 @@ from bnutils.checks.engine import (
     error_sizes,
     exception_issue,
     in_place_issue,
+    kind_issue,
     passed_result,
     run_checker,
     unpack,
@@ -264,7 +265,16 @@ def check_gradient_change(fn: Callable, *, verbose: bool = True) -> CheckResult:
         for tag in MISTAKES:
             arrays = [c.get(tag, r) for c, r in zip(computed, refs, strict=True)]
             variants.append(Variant(tag, *MISTAKES[tag], arrays=arrays))
-        issues = diagnose("the returned change", outs, refs, variants, descs)
+        label = "the returned change"
+        for got in outs:
+            issue = kind_issue(label, got, "one real number (a float)")
+            if issue is not None:
+                if not issue.hint:
+                    issue.hint = (
+                        "Return one number: np.linalg.norm(...) / np.linalg.norm(...)."
+                    )
+                raise Fail([issue])
+        issues = diagnose(label, outs, refs, variants, descs)
         vague = ("unknown", "nan", "right_for_some_inputs")
         if issues and issues[0].tag in vague and min(calls) < 2:
             issues = [
@@ -276,7 +286,7 @@ def check_gradient_change(fn: Callable, *, verbose: bool = True) -> CheckResult:
                     "(g1 = grad_fn(w - lr * g0)).",
                 )
             ]
-        if issues and issues[0].tag in ("wrong_type", "wrong_shape"):
+        if issues and issues[0].tag == "wrong_shape":
             got = outs[0]
             kind = (
                 f"an array of shape {got.shape}"
