@@ -23,6 +23,8 @@ __all__ = [
     "batchnorm_inference",
     "fold_batchnorm",
     "forward_with_bn",
+    "ghost_batchnorm_forward",
+    "gradient_change",
     "layernorm_backward",
     "layernorm_forward",
     "normalize_inputs",
@@ -242,6 +244,37 @@ def batch_var_std(sigma, m):
     return sigma**2 * np.sqrt(2 * (m - 1)) / m
 
 
+def ghost_batchnorm_forward(Z, gamma, beta, ghost_size, eps=1e-5):
+    """Batch Norm in training mode with statistics over ghost batches.
+
+    The m columns of Z are cut into m // ghost_size consecutive "ghost batches"
+    (columns 0 .. ghost_size - 1 are the first); each is normalized with its own
+    mean and biased variance, then every column is scaled by gamma and shifted
+    by beta, as in ordinary Batch Norm. ghost_size = m is ordinary Batch Norm.
+
+    Parameters
+    ----------
+    Z : pre-activations of a mini-batch, shape (n_l, m); m a multiple of ghost_size.
+    gamma, beta : scale and shift, shape (n_l, 1).
+    ghost_size : examples per ghost batch (>= 2).
+    eps : small number added to the variance inside the square root.
+
+    Returns
+    -------
+    Z_tilde : shape (n_l, m).
+    """
+    n_l, m = Z.shape
+    k = m // ghost_size  # number of ghost batches
+    # Row-major reshape: Zg[i, j, t] = Z[i, j * ghost_size + t], so ghost batch j
+    # holds the consecutive columns j * ghost_size ... (j + 1) * ghost_size - 1.
+    Zg = Z.reshape(n_l, k, ghost_size)
+    mu = Zg.mean(axis=2, keepdims=True)  # (n_l, k, 1): per unit and ghost batch
+    var = ((Zg - mu) ** 2).mean(axis=2, keepdims=True)  # biased, (n_l, k, 1)
+    Z_norm = ((Zg - mu) / np.sqrt(var + eps)).reshape(n_l, m)  # back to (n_l, m)
+    # gamma and beta, shape (n_l, 1), broadcast over the (n_l, m) array: per unit.
+    return gamma * Z_norm + beta
+
+
 # Notebook 05: how a unit's input distribution moves during training.
 
 
@@ -257,6 +290,24 @@ def percentiles_over_training(unit_inputs):
     # axis=1. np.percentile takes percents (15, not 0.15) and returns (3, n_records).
     p = np.percentile(unit_inputs, [15, 50, 85], axis=1)
     return p.T
+
+
+def gradient_change(grad_fn, w, lr):
+    """How much the gradient changes along one gradient-descent step.
+
+    ||g(w - lr * g(w)) - g(w)|| / ||g(w)|| with Euclidean norms, g = grad_fn.
+
+    grad_fn : function of an array shaped like w, returning the gradient (same shape).
+    w : the current parameters, an array of any shape (not modified).
+    lr : the step size, > 0.
+
+    Returns a float: near 0, the gradient still describes the slope where the
+    step lands; near 1 or more, it no longer does.
+    """
+    g0 = grad_fn(w)
+    w1 = w - lr * g0  # a new array: the caller's w stays as it was
+    g1 = grad_fn(w1)
+    return float(np.linalg.norm(g1 - g0) / np.linalg.norm(g0))
 
 
 # Notebook 07: diagnosing a network.

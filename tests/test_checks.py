@@ -25,6 +25,8 @@ from bnutils.checks import (
     check_batchnorm_inference,
     check_fold_batchnorm,
     check_forward_with_bn,
+    check_ghost_batchnorm_forward,
+    check_gradient_change,
     check_layernorm_backward,
     check_layernorm_forward,
     check_normalize_inputs,
@@ -50,6 +52,8 @@ CHECKERS = {
     "fold_batchnorm": check_fold_batchnorm,
     "layernorm_forward": check_layernorm_forward,
     "layernorm_backward": check_layernorm_backward,
+    "ghost_batchnorm_forward": check_ghost_batchnorm_forward,
+    "gradient_change": check_gradient_change,
 }
 
 
@@ -385,6 +389,21 @@ def sat_relu_max(A, activation):
     return solutions.saturation_share(A, activation)
 
 
+def ghost_loop(Z, gamma, beta, ghost_size, eps=1e-5):
+    """Ghost-batch BN as a loop over blocks of columns, with the layer's own forward."""
+    blocks = [
+        layers.batchnorm_forward(Z[:, s : s + ghost_size], gamma, beta, eps)[0]
+        for s in range(0, Z.shape[1], ghost_size)
+    ]
+    return np.hstack(blocks)
+
+
+def gradient_change_dot(grad_fn, w, lr):
+    g0 = np.ravel(grad_fn(w))
+    d = np.ravel(grad_fn(w - lr * g0.reshape(np.shape(w)))) - g0
+    return float(np.sqrt(d @ d) / np.sqrt(g0 @ g0))
+
+
 CORRECT = [
     ("batchnorm_forward", solutions.batchnorm_forward),
     ("batchnorm_forward", layers.batchnorm_forward),
@@ -421,6 +440,10 @@ CORRECT = [
     ("fold_batchnorm", solutions.fold_batchnorm),
     ("layernorm_forward", solutions.layernorm_forward),
     ("layernorm_backward", solutions.layernorm_backward),
+    ("ghost_batchnorm_forward", solutions.ghost_batchnorm_forward),
+    ("ghost_batchnorm_forward", ghost_loop),
+    ("gradient_change", solutions.gradient_change),
+    ("gradient_change", gradient_change_dot),
 ]
 
 

@@ -125,45 +125,87 @@ def test_covariate_panel_extremes_are_finite(clf, attr):
 
 @pytest.fixture(scope="module")
 def small_data():
-    return load_mnist(n_train=600, n_test=200, seed=0)
+    return load_mnist(n_train=600, n_test=200, seed=0, dtype=np.float32)
+
+
+def _train_figure1(kind, data, steps=150, eval_every=25, callback=None):
+    X, y, Xt, yt = data
+    net = demo.figure1_network(kind, seed=0)
+    hist = train(
+        net,
+        GD(demo.FIGURE1_LR),
+        X,
+        y,
+        Xt,
+        yt,
+        batch_size=demo.FIGURE1_BATCH,
+        steps=steps,
+        eval_every=eval_every,
+        progress=False,
+        callback=callback,
+    )
+    return net, hist
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(small_data):
-    return demo.figure1_runs(
-        kinds=("plain", "bn", "noisy"),
-        steps=150,
-        eval_every=25,
-        data=small_data,
-        progress=False,
-        verbose=False,
-    )
+def tiny(small_data):
+    """Figure-1 networks on a tiny schedule, with every record's parameters."""
+    nets, runs, snaps = {}, {}, {}
+    for kind in ("plain", "bn", "noisy"):
+        snaps[kind] = []
+        holder = {}
+
+        def record(step, history, holder=holder, kind=kind):
+            snaps[kind].append({k: v.copy() for k, v in holder["net"].params.items()})
+
+        holder["net"] = demo.figure1_network(kind, seed=0)
+        X, y, Xt, yt = small_data
+        runs[kind] = train(
+            holder["net"],
+            GD(demo.FIGURE1_LR),
+            X,
+            y,
+            Xt,
+            yt,
+            batch_size=demo.FIGURE1_BATCH,
+            steps=150,
+            eval_every=25,
+            progress=False,
+            callback=record,
+        )
+        nets[kind] = holder["net"]
+    return nets, runs, snaps
 
 
 def test_figure1_network_matches_the_paper():
     net = demo.figure1_network("bn", seed=3)
     assert net.layer_sizes == (784, 100, 100, 100, 10)
     assert net.activation == "sigmoid" and net.batchnorm
+    assert net.dtype == np.dtype(demo.FIGURE1_DTYPE)
     plain = demo.figure1_network("plain", seed=3)
     assert not plain.batchnorm
     # same initial W for both; std close to 0.05
     assert np.array_equal(net.params["W1"], plain.params["W1"])
     assert abs(np.std(net.params["W1"]) - 0.05) < 0.001
+    # Xavier: the same draws scaled to std sqrt(1 / n_in)
+    xavier = demo.figure1_network("xavier", seed=3)
+    assert not xavier.batchnorm
+    ratio = xavier.params["W2"] / plain.params["W2"]
+    np.testing.assert_allclose(ratio, np.sqrt(1 / 100) / 0.05, rtol=1e-5)
+    assert isinstance(demo.figure1_network("noisy"), demo.NoisyBNNetwork)
     with pytest.raises(ValueError, match="kind"):
         demo.figure1_network("dropout")
 
 
-def test_figure1_run_is_deterministic(small_data, tiny_runs):
-    again = demo.train_figure1(
-        "bn", steps=150, eval_every=25, data=small_data, progress=False, verbose=False
-    )
-    ref = tiny_runs["bn"]
+def test_figure1_run_is_deterministic(small_data, tiny):
+    _, again = _train_figure1("bn", small_data)
+    ref = tiny[1]["bn"]
     assert np.array_equal(again.test_acc, ref.test_acc)
     assert np.array_equal(again.unit_inputs[3], ref.unit_inputs[3])
 
 
-def test_percentiles_are_ordered_and_computed_over_the_probe(tiny_runs):
-    for h in tiny_runs.values():
+def test_percentiles_are_ordered_and_computed_over_the_probe(tiny):
+    for h in tiny[1].values():
         assert h.step.tolist() == [0, 25, 50, 75, 100, 125, 150]
         for layer in (1, 2, 3):
             p = h.percentiles[layer]
@@ -173,13 +215,14 @@ def test_percentiles_are_ordered_and_computed_over_the_probe(tiny_runs):
             assert _rel(p, ref) < 1e-12
 
 
-def test_bn_keeps_the_last_layer_input_steadier(tiny_runs):
-    plain = demo.percentile_drift(tiny_runs["plain"].percentiles[3])
-    bn = demo.percentile_drift(tiny_runs["bn"].percentiles[3])
-    assert plain["mean_change"] > 1.3 * bn["mean_change"]
+def test_bn_keeps_the_last_layer_input_steadier(tiny):
+    runs = tiny[1]
+    plain = demo.percentile_drift(runs["plain"].percentiles[3])
+    bn = demo.percentile_drift(runs["bn"].percentiles[3])
+    assert plain["mean_relative_change"] > 10 * bn["mean_relative_change"]
     assert abs(plain["median_shift"]) > 2 * abs(bn["median_shift"])
     # BN trains faster on this schedule
-    assert tiny_runs["bn"].test_acc[-1] > tiny_runs["plain"].test_acc[-1] + 0.3
+    assert runs["bn"].test_acc[-1] > runs["plain"].test_acc[-1] + 0.3
 
 
 def test_percentile_drift_on_constructed_data():
@@ -191,63 +234,139 @@ def test_percentile_drift_on_constructed_data():
     assert d["spread_ratio"] == 3.0
     # |moves|: (1, .5, 1) then (1, 2.5, 3): mean 9 / 6
     assert d["mean_change"] == pytest.approx(1.5, abs=1e-15)
+    # relative to the spread before each move: (2.5/3)/2 and (6.5/3)/4, averaged
+    want = ((2.5 / 3) / 2 + (6.5 / 3) / 4) / 2
+    assert d["mean_relative_change"] == pytest.approx(want, rel=1e-14)
+    # from step 10 on: only the last two records count
+    later = demo.percentile_drift(p, steps=[0, 10, 20], since=10)
+    assert later["first"] == (-2.0, 0.5, 2.0) and later["median_shift"] == 2.5
+    assert later["spread_ratio"] == 1.5
     steady = demo.percentile_drift(np.tile([-1.0, 0.0, 1.0], (5, 1)))
     assert steady["mean_change"] == 0.0 and steady["spread_ratio"] == 1.0
     with pytest.raises(ValueError, match="n_records, 3"):
         demo.percentile_drift(np.zeros((4, 2)))
     with pytest.raises(ValueError, match="NaN"):
         demo.percentile_drift(np.array([[0, 1, 2], [np.nan, 1, 2]]))
+    with pytest.raises(ValueError, match="steps"):
+        demo.percentile_drift(p, since=10)
+    with pytest.raises(ValueError, match="at least 2 records"):
+        demo.percentile_drift(p, steps=[0, 10, 20], since=20)
 
 
-def test_drift_rows_and_figures(tiny_runs):
-    rows = demo.drift_rows(tiny_runs, layers=(1, 3))
-    assert len(rows) == 6 and rows[0]["run"] == "without BN"
-    text = demo.format_rows(rows)
-    assert "noisy BN" in text and "mean change" in text
-    _, axes = demo.plot_figure1(tiny_runs)
+def test_plot_figure1(tiny):
+    runs = tiny[1]
+    infer = runs["bn"].percentiles[3] + 0.5
+    _, axes = demo.plot_figure1(runs, bn_inference=infer)
     acc_lines = axes[0].get_lines()
     assert len(acc_lines) == 3
     for line in acc_lines:
         assert np.all(np.isfinite(line.get_ydata()))
     assert axes[1].get_ylim() == axes[2].get_ylim()
-    _, axes = demo.plot_noisy_bn(tiny_runs)
-    heights = [r.get_height() for r in axes[2].patches]
-    assert len(heights) == 3 and all(np.isfinite(heights))
+    dotted = [ln for ln in axes[2].get_lines() if ln.get_linestyle() == ":"]
+    assert len(dotted) == 3
+    np.testing.assert_allclose(dotted[0].get_ydata(), infer[:, 1])
+    for ax in axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    with pytest.raises(ValueError, match="bn_inference"):
+        demo.plot_figure1(runs, bn_inference=infer[:3])
+    _, axes = demo.plot_figure1(runs, accuracy_xscale="log")
+    assert axes[0].get_xscale() == "log"
 
 
-def test_histogram_panel_follows_the_slider(tiny_runs):
-    panel = demo.unit_histogram_panel(tiny_runs)
-    assert panel.error is None
-    bars = panel.artists["plain"]["bars"]
-    first = [r.get_height() for r in bars]
-    panel.controls["step"].value = 150
-    assert panel.error is None
-    last = [r.get_height() for r in bars]
-    assert first != last
-    # the median line is the recorded median at that step
-    med = panel.artists["bn"]["lines"][1].get_xdata()[0]
-    assert med == pytest.approx(tiny_runs["bn"].percentiles[3][-1, 1])
-    assert "150" in panel.readout.value
+# --------------------------------------------------------------------------
+# 2b. The lecture's picture: the earlier layers change
+# --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("attr", ["min", "max"])
-def test_histogram_panel_extremes(tiny_runs, attr):
-    panel = demo.unit_histogram_panel(tiny_runs)
-    slider = panel.controls["step"]
-    slider.value = 75
-    slider.value = getattr(slider, attr)
-    assert panel.error is None
+def _layer_input(net, X, earlier=None):
+    """An independent layer-3 input: the package's own forward pass on a copy
+    whose parameters are replaced."""
+    twin = net.copy()
+    for k, v in (earlier or {}).items():
+        twin.params[k][...] = v
+    return twin.inspect(X, training=True)["Zt3"]
+
+
+def _earlier(tiny):
+    snaps = tiny[2]
+    return {
+        k: [{n: v for n, v in s.items() if n[-1] in "12"} for s in snaps[k]]
+        for k in ("plain", "bn")
+    }
+
+
+@pytest.fixture(scope="module")
+def perturb_panel(tiny, small_data):
+    nets, runs, _ = tiny
+    probe = small_data[2][:, :120]
+    return demo.weight_perturbation_panel(
+        _layer_input, nets, probe, _earlier(tiny), runs["plain"].step
+    )
+
+
+def test_perturbation_panel_data_are_the_definition(tiny, small_data, perturb_panel):
+    nets, runs, _ = tiny
+    probe = small_data[2][:, :120]
+    earlier = _earlier(tiny)
+    d = perturb_panel.data
+    assert d["steps"].tolist() == runs["plain"].step.tolist()
     for kind in ("plain", "bn"):
-        h = np.array([r.get_height() for r in panel.artists[kind]["bars"]])
-        assert np.all(np.isfinite(h)) and h.sum() > 0
-        # every probe example is counted once (clipped bars aside)
-        shares = panel.data["shares"][kind]
-        assert np.allclose(shares.sum(axis=1), 100.0, atol=1e-9)
+        ref = _layer_input(nets[kind], probe)
+        at0 = _layer_input(nets[kind], probe, earlier[kind][0])
+        # float32 networks; the panel computes with one BLAS thread
+        np.testing.assert_allclose(d[kind]["values"][0], at0[0], rtol=1e-5, atol=1e-5)
+        moved = (at0.mean(axis=1) - ref.mean(axis=1)) / ref.std(axis=1)
+        np.testing.assert_allclose(d[kind]["moved"][0], moved, rtol=1e-4, atol=1e-4)
+        # the last record is the trained network itself
+        assert d[kind]["weight_change"][-1] == 0.0
+        np.testing.assert_allclose(d[kind]["ratio"][-1], 1.0, rtol=1e-6)
+    # with BN every unit keeps its mean and spread whatever layers 1-2 are
+    assert np.abs(d["bn"]["moved"]).max() < 1e-4
+    assert np.abs(d["bn"]["ratio"] - 1).max() < 1e-3
+    assert np.abs(d["plain"]["moved"][0]).max() > 0.05
 
 
-def test_histogram_panel_needs_both_runs(tiny_runs):
+def test_perturbation_panel_follows_the_slider(perturb_panel):
+    panel = perturb_panel
+    slider = panel.controls["step"]
+    assert slider.value == 150 and panel.error is None
+    for value in (0, 75, slider.min, slider.max):
+        slider.value = value
+        assert panel.error is None
+        i = list(panel.data["steps"]).index(value)
+        for kind in ("plain", "bn"):
+            v = panel.data[kind]["values"][i]
+            assert panel.artists["mean"][kind].get_xdata()[0] == pytest.approx(v.mean())
+            heights = panel.artists["hist"][kind].get_data().values
+            assert np.all(np.isfinite(heights)) and heights.sum() > 0
+            offsets = panel.artists["units"][kind].get_offsets()
+            assert offsets.shape == (100, 2) and np.all(np.isfinite(offsets))
+        assert f"Step {value}" in panel.readout.value
+    slider.value = 0
+    dots = np.asarray(panel.artists["units"]["plain"].get_offsets())
+    np.testing.assert_allclose(
+        dots[:, 0], np.clip(panel.data["plain"]["moved"][0], -3.1, 3.1), rtol=1e-6
+    )
+
+
+def test_perturbation_panel_refuses_bad_input(tiny, small_data):
+    nets, runs, _ = tiny
+    probe = small_data[2][:, :50]
+    earlier = _earlier(tiny)
     with pytest.raises(ValueError, match="'bn'"):
-        demo.unit_histogram_panel({"plain": tiny_runs["plain"]})
+        demo.weight_perturbation_panel(
+            _layer_input, {"plain": nets["plain"]}, probe, earlier, runs["plain"].step
+        )
+    with pytest.raises(ValueError, match="records"):
+        demo.weight_perturbation_panel(
+            _layer_input, nets, probe, earlier, runs["plain"].step[:3]
+        )
+
+    def broken(net, X, params=None):
+        return np.full((3,), np.nan)
+
+    with pytest.raises(ValueError, match="finite array"):
+        demo.weight_perturbation_panel(broken, nets, probe, earlier, runs["plain"].step)
 
 
 # --------------------------------------------------------------------------
@@ -356,78 +475,76 @@ def test_noisy_bn_copy_and_arguments():
 
 
 # --------------------------------------------------------------------------
-# 3b. Gradient predictiveness
+# 3b. Gradient predictiveness: the network's gradient as a flat function
 # --------------------------------------------------------------------------
 
 
-def test_gradient_change_on_a_quadratic_is_the_closed_form():
-    rng = np.random.default_rng(0)
-    B = rng.normal(size=(6, 6))
-    A = B @ B.T + np.eye(6)  # f = 0.5 x^T A x, gradient A x
-    x = rng.normal(size=6)
-    for lr in (1e-3, 0.05, 0.7):
-        got = demo.gradient_change(lambda w: A @ w, x, lr)
-        # g(x - lr A x) - g(x) = -lr A A x
-        want = lr * np.linalg.norm(A @ A @ x) / np.linalg.norm(A @ x)
-        assert abs(got - want) / want < 1e-12
-    # dict form: two blocks, a block-diagonal quadratic
-    A2 = np.diag([1.0, 4.0, 9.0])
-    w = {"a": x[:3].reshape(3, 1), "b": x[3:5]}
-
-    def grad(p):
-        return {"a": A2 @ p["a"], "b": 2.0 * p["b"]}
-
-    lr = 0.1
-    ga, gb = A2 @ w["a"], 2.0 * w["b"]
-    num = np.sqrt(np.sum((lr * A2 @ ga) ** 2) + np.sum((lr * 2.0 * gb) ** 2))
-    den = np.sqrt(np.sum(ga**2) + np.sum(gb**2))
-    assert abs(demo.gradient_change(grad, w, lr) - num / den) < 1e-14
-    assert np.array_equal(w["a"], x[:3].reshape(3, 1))  # not modified
-    assert math.isnan(demo.gradient_change(lambda v: 0 * v, x, 0.1))
-    with pytest.raises(ValueError, match="lr"):
-        demo.gradient_change(lambda v: v, x, 0.0)
-
-
-def test_network_gradient_change_leaves_the_network_alone():
+def test_flat_gradient_is_the_networks_gradient_and_leaves_it_alone():
     net = Network([5, 4, 3], batchnorm=True, activation="tanh", weight_scale=0.5)
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(5, 10)), rng.integers(0, 3, size=10)
     before = {k: v.copy() for k, v in net.params.items()}
     rm = net.bn_layers[1].running_mean.copy()
-    ch = demo.network_gradient_change(net, X, y, [1e-4, 2e-4, 0.5])
-    assert ch.shape == (3,) and np.all(ch > 0)
+    w, grad_fn = demo.flat_gradient(net, X, y)
+    assert w.dtype == np.float64 and w.shape == (net.n_params,)
+    g = grad_fn(w)
+    _, want = net.copy().loss_and_grads(X, y)
+    flat = np.concatenate([np.ravel(want[k]) for k in net.params])
+    assert _rel(g, flat) < 1e-14
+    # a step, by hand, against the flat version
+    twin = net.copy()
+    for k in twin.params:
+        twin.params[k] -= 0.3 * want[k]
+    _, g1 = twin.loss_and_grads(X, y)
+    flat1 = np.concatenate([np.ravel(g1[k]) for k in net.params])
+    assert _rel(grad_fn(w - 0.3 * g), flat1) < 1e-13
     assert all(np.array_equal(before[k], net.params[k]) for k in before)
     assert np.array_equal(rm, net.bn_layers[1].running_mean)
-    # for small steps the change is linear in the step size (a Hessian product)
-    assert ch[1] / ch[0] == pytest.approx(2.0, rel=1e-3)
-    # and it is the definition, computed by hand on a copy
-    twin = net.copy()
-    _, g0 = twin.loss_and_grads(X, y)
-    g0 = {k: v.copy() for k, v in g0.items()}
-    for k in twin.params:
-        twin.params[k] -= 0.5 * g0[k]
-    _, g1 = twin.loss_and_grads(X, y)
-    d = np.sqrt(sum(np.sum((g1[k] - g0[k]) ** 2) for k in g0))
-    n = np.sqrt(sum(np.sum(g0[k] ** 2) for k in g0))
-    assert ch[2] == pytest.approx(d / n, rel=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        grad_fn(w[:-1])
 
 
-def test_predictiveness_runs_smoke(small_data):
-    runs = demo.predictiveness_runs(
-        steps=40,
-        eval_every=20,
-        n_measure=100,
-        sizes=(784, 30, 30, 10),
-        data=small_data,
-        progress=False,
-        verbose=False,
-    )
-    for kind, r in runs.items():
-        assert r.kind == kind and r.lr == 0.1
-        assert r.step.tolist() == [0, 20, 40]
-        assert r.change.shape == (3,) and np.all(np.isfinite(r.change))
-        assert r.change_by_size.shape == r.step_sizes.shape == (6,)
-        # larger steps land further away: the gradient changes more
-        assert np.all(np.diff(r.change_by_size) > 0)
-    _, axes = demo.plot_predictiveness(runs)
-    assert len(axes[0].get_lines()) == 2
+def test_flat_gradient_matches_finite_differences():
+    net = Network([4, 3, 3], batchnorm=True, activation="sigmoid", weight_scale=0.7)
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(4, 7)), rng.integers(0, 3, size=7)
+    w, grad_fn = demo.flat_gradient(net, X, y)
+    probe = net.copy()
+    names = list(probe.params)
+
+    def loss(v):
+        start = 0
+        for k in names:
+            n = probe.params[k].size
+            probe.params[k][...] = v[start : start + n].reshape(probe.params[k].shape)
+            start += n
+        return probe.loss(X, y, training=True)
+
+    num = np.zeros_like(w)
+    for i in range(w.size):
+        e = np.zeros_like(w)
+        e[i] = 1e-6
+        num[i] = (loss(w + e) - loss(w - e)) / 2e-6
+    assert _rel(grad_fn(w), num) < 1e-8
+
+
+def test_flat_gradient_at_a_snapshot_and_without_noise(tiny, small_data):
+    nets, _, snaps = tiny
+    X, y = small_data[0][:, :60], small_data[1][:60]
+    w0, grad_fn = demo.flat_gradient(nets["bn"], X, y, snaps["bn"][0])
+    start = demo.figure1_network("bn", seed=0)
+    flat = np.concatenate([np.ravel(start.params[k]) for k in start.params])
+    assert _rel(w0, flat) < 1e-7
+    assert np.all(np.isfinite(grad_fn(w0)))
+    # noisy BN: the noise is off, so the gradient equals plain BN's at the same
+    # parameters, and does not change from call to call
+    noisy = nets["noisy"]
+    w, g_noisy = demo.flat_gradient(noisy, X, y)
+    twin = demo.figure1_network("bn", seed=0)
+    for k, v in noisy.params.items():
+        twin.params[k][...] = v
+    _, g_bn = demo.flat_gradient(twin, X, y)
+    np.testing.assert_allclose(g_noisy(w), g_bn(w), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(g_noisy(w), g_noisy(w))
+    with pytest.raises(ValueError, match="does not match"):
+        demo.flat_gradient(noisy, X, y, {"W1": np.zeros((2, 2))})

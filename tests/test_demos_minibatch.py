@@ -1,5 +1,6 @@
 """bnutils.demos.minibatch: the sampling maths against closed forms, the m
-panel without a browser, the batch-size experiment, and the exercise checkers."""
+panel without a browser, and the ghost-batch experiment against independent
+references (the package's Batch Norm and training loop, finite differences)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 import bnutils
+from bnutils import solutions
+from bnutils.checks import rel_error
 from bnutils.demos import minibatch as mb
 
 matplotlib.use("Agg")
@@ -184,63 +187,6 @@ def test_plot_stat_noise_draws_measurements_and_theory():
 
 
 # --------------------------------------------------------------------------
-# One example in many mini-batches
-# --------------------------------------------------------------------------
-
-
-def test_same_example_in_batches_matches_batchnorm_forward():
-    Z_all = mb.example_dataset(200, seed=1)
-    assert Z_all.shape == (3, 200)
-    r = mb.same_example_in_batches(Z_all, index=5, m=8, n_batches=30, seed=4)
-    assert r["z_norm"].shape == r["mu_B"].shape == r["var_B"].shape == (3, 30)
-    others = r["others"]
-    assert others.shape == (30, 7)
-    assert not np.any(others == 5)
-    assert all(np.unique(row).size == 7 for row in others)
-    for b in (0, 17, 29):
-        batch = np.hstack([Z_all[:, 5:6], Z_all[:, others[b]]])
-        _, cache = bnutils.batchnorm_forward(batch, np.ones((3, 1)), np.zeros((3, 1)))
-        np.testing.assert_allclose(r["z_norm"][:, b], cache.Z_norm[:, 0], rtol=1e-12)
-    mu, var = Z_all.mean(axis=1), Z_all.var(axis=1)
-    np.testing.assert_allclose(
-        r["z_norm_full"], (Z_all[:, 5] - mu) / np.sqrt(var + 1e-5), rtol=1e-14
-    )
-
-
-def test_same_example_spread_shrinks_like_one_over_sqrt_m():
-    Z_all = mb.example_dataset(4000, seed=0)
-    spreads = [
-        mb.same_example_in_batches(Z_all, 0, m, 1500, seed=0)["z_norm"].std(axis=1)
-        for m in (16, 256)
-    ]
-    ratio = spreads[0] / spreads[1]  # sqrt(256 / 16) = 4 for a 1/sqrt(m) law
-    assert np.all((ratio > 3.5) & (ratio < 5.0))
-
-
-def test_same_example_with_the_whole_dataset_is_deterministic():
-    Z_all = mb.example_dataset(10, seed=0)
-    r = mb.same_example_in_batches(Z_all, 9, m=10, n_batches=3)
-    np.testing.assert_allclose(
-        r["z_norm"], np.repeat(r["z_norm_full"][:, None], 3, axis=1), rtol=1e-12
-    )
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"index": 10}, "index"),
-        ({"m": 11}, "larger"),
-        ({"m": 1}, "at least 2"),
-        ({"n_batches": 0}, "n_batches"),
-    ],
-)
-def test_same_example_in_batches_rejects_bad_input(kwargs, match):
-    args = {"index": 0, "m": 4, "n_batches": 5, **kwargs}
-    with pytest.raises(ValueError, match=match):
-        mb.same_example_in_batches(mb.example_dataset(10), **args)
-
-
-# --------------------------------------------------------------------------
 # The panel
 # --------------------------------------------------------------------------
 
@@ -306,112 +252,300 @@ def test_panel_slider_covers_2_to_256_and_rejects_a_bad_default():
 
 
 # --------------------------------------------------------------------------
-# The batch-size experiment
+# Ghost batches
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("g", [2, 3, 4, 6, 12])
+def test_ghost_forward_is_the_exercise_solution_run_by_run(g):
+    rng = np.random.default_rng(g)
+    Z = 3.0 + 2.0 * rng.standard_normal((3, 4, 12))  # 3 runs, 4 units, 12 examples
+    gamma = 1.0 + rng.random((3, 4, 1))
+    beta = rng.standard_normal((3, 4, 1))
+    out, (Z_norm, inv_std, gs) = mb.ghost_bn_forward(Z, gamma, beta, g, 1e-3)
+    assert out.shape == Z_norm.shape == Z.shape and gs == g
+    assert inv_std.shape == (3, 4, 12 // g, 1)
+    for r in range(3):
+        want = solutions.ghost_batchnorm_forward(Z[r], gamma[r], beta[r], g, 1e-3)
+        assert rel_error(out[r], want) < 1e-14
+    if g == 12:  # one ghost batch: ordinary Batch Norm
+        want, _ = bnutils.batchnorm_forward(Z[1], gamma[1], beta[1], 1e-3)
+        assert rel_error(out[1], want) < 1e-14
+
+
+@pytest.mark.parametrize("g", [2, 3, 12])
+def test_ghost_backward_matches_finite_differences(g):
+    rng = np.random.default_rng(10 + g)
+    Z = rng.standard_normal((2, 3, 12)) * column_scale()
+    gamma = 0.5 + rng.random((2, 3, 1))
+    beta = rng.standard_normal((2, 3, 1))
+    R = rng.standard_normal(Z.shape)  # loss = sum(R * Z_tilde)
+
+    def loss(Z_, gamma_, beta_):
+        return float(np.sum(R * mb.ghost_bn_forward(Z_, gamma_, beta_, g, 1e-5)[0]))
+
+    _, cache = mb.ghost_bn_forward(Z, gamma, beta, g, 1e-5)
+    dZ, dgamma, dbeta = mb.ghost_bn_backward(R, gamma, cache)
+    for arr, grad in ((Z, dZ), (gamma, dgamma), (beta, dbeta)):
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            old = arr[i]
+            arr[i] = old + 1e-6
+            up = loss(Z, gamma, beta)
+            arr[i] = old - 1e-6
+            down = loss(Z, gamma, beta)
+            arr[i] = old
+            num[i] = (up - down) / 2e-6
+        assert rel_error(grad, num) < 1e-8
+
+
+def column_scale():
+    return np.array([[0.5], [2.0], [1.0]])
+
+
+def test_ghost_forward_refuses_a_ghost_size_that_does_not_divide_m():
+    Z = np.zeros((1, 2, 10))
+    for g in (1, 3, 11):
+        with pytest.raises(ValueError, match="divide"):
+            mb.ghost_bn_forward(Z, np.ones((1, 2, 1)), np.zeros((1, 2, 1)), g)
+
+
+def _tiny_stack(mode, S=2, sizes=(5, 4, 3, 3), seed=0, eps=1e-5):
+    """A float64 stack of S runs with random parameters (gamma, beta away from
+    1, 0 so that their gradients are exercised)."""
+    rng = np.random.default_rng(seed)
+    L = len(sizes) - 1
+    p, g = {}, {}
+    for layer in range(1, L + 1):
+        p[f"W{layer}"] = rng.standard_normal((S, sizes[layer], sizes[layer - 1]))
+        p[f"b{layer}"] = 0.3 * rng.standard_normal((S, sizes[layer], 1))
+        if layer < L:
+            p[f"gamma{layer}"] = 0.5 + rng.random((S, sizes[layer], 1))
+            p[f"beta{layer}"] = 0.5 * rng.standard_normal((S, sizes[layer], 1))
+    for k, v in p.items():
+        g[k] = np.zeros_like(v)
+    return mb._Stack(mode, p, g, L, eps)
+
+
+@pytest.mark.parametrize("mode", [2, 4, 8, "whole", "whole_nograd", "frozen", "plain"])
+def test_every_configuration_has_the_gradient_of_its_loss(mode):
+    """The stack's backward pass against centred finite differences of the
+    stack's own loss, for every configuration (float64). eps = 0.1: with ghost
+    batches of 2 and a tiny eps every normalized value is +-1 and the gradient
+    reaching W1 is nearly 0, below what finite differences resolve."""
+    st = _tiny_stack(mode, eps=0.1)
+    rng = np.random.default_rng(1)
+    N, b = 16, 8
+    X = rng.standard_normal((5, N))  # the "training set"
+    y = rng.integers(0, 3, size=(2, b))
+    cols = np.stack([rng.permutation(N)[:b] for _ in range(2)])  # (S, b)
+    Xb = X[:, cols].transpose(1, 0, 2)  # each run's mini-batch, (S, 5, b)
+    if mode in ("frozen", "whole_nograd"):
+        st.stats = st.population_stats(X)
+
+    def losses():
+        if mode == "whole":
+            ZL, caches, A = st.forward(X)
+            return st.backward(ZL, caches, A, y, cols=cols)
+        ZL, caches, A = st.forward(Xb)
+        return st.backward(ZL, caches, A, y)
+
+    losses()
+    grads = {k: v.copy() for k, v in st.grads.items()}
+    for name, arr in st.p.items():
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            old = arr[i]
+            arr[i] = old + 1e-6
+            up = losses()[i[0]]
+            arr[i] = old - 1e-6
+            down = losses()[i[0]]
+            arr[i] = old
+            num[i] = (up - down) / 2e-6
+        if not np.any(num):  # unused here (hidden b with BN; gamma, beta without)
+            assert not np.any(grads[name]), name
+            continue
+        assert rel_error(grads[name], num) < 1e-8, (name, rel_error(grads[name], num))
+    unused = {"plain": ("gamma1", "beta1")}.get(mode, ("b1", "b2"))
+    for name in unused:
+        assert not np.any(grads[name])
+
+
+def test_population_stats_are_those_of_the_whole_set():
+    st = _tiny_stack(4)
+    X = np.random.default_rng(2).standard_normal((5, 30))
+    stats = st.population_stats(X)
+    Z1 = st.p["W1"] @ X
+    np.testing.assert_allclose(stats[1][0], Z1.mean(axis=2, keepdims=True), rtol=1e-13)
+    np.testing.assert_allclose(stats[1][1], Z1.var(axis=2, keepdims=True), rtol=1e-12)
+    # With those statistics the forward pass is the whole-set forward pass.
+    ZL_frozen, _, _ = st.forward(X, stats=stats)
+    st_whole = _tiny_stack("whole")
+    ZL_whole, _, _ = st_whole.forward(X)
+    np.testing.assert_allclose(ZL_frozen, ZL_whole, rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture(scope="module")
-def small_data():
-    X, y, Xt, yt = bnutils.data.load_mnist(n_train=40, n_test=60, seed=0)
-    return X, y, Xt, yt
+def ghost_data_small():
+    X, y, Xt, yt = bnutils.data.load_mnist(n_train=64, n_test=50, seed=0)
+    return X[::8], y, Xt[::8], yt  # 98 pixels: fast
 
 
-def test_experiment_runs_deterministically_with_sane_shapes(small_data):
-    kw = {
-        "batch_sizes": (4, 10),
-        "n_train": 40,
+def _small_run(data, **kw):
+    args = {
+        "configs": (4, 16, "whole", "frozen", "plain"),
+        "seeds": (0, 3),
+        "batch_size": 16,
         "epochs": 2,
-        "seeds": (0, 1),
-        "hidden": (16,),
-        "data": small_data,
+        "lr": 0.1,
+        "hidden": (6, 5),
+        "dtype": np.float64,
+        "data": data,
         "progress": False,
     }
-    a = mb.batch_size_experiment(**kw)
-    b = mb.batch_size_experiment(**kw)
-    assert a.train_acc.shape == a.test_acc.shape == (2, 2, 2)
-    assert a.kinds == ("BN", "plain")
-    assert a.steps.tolist() == [2 * 10, 2 * 4]
-    np.testing.assert_array_equal(a.train_acc, b.train_acc)
-    np.testing.assert_array_equal(a.test_acc, b.test_acc)
-    for acc in (a.train_acc, a.test_acc):
-        assert np.all((acc >= 0) & (acc <= 1))
-    # accuracies are whole numbers of correct examples
-    np.testing.assert_allclose(a.train_acc * 40, np.round(a.train_acc * 40))
-    np.testing.assert_allclose(a.test_acc * 60, np.round(a.test_acc * 60))
-    np.testing.assert_array_equal(a.gap, a.train_acc - a.test_acc)
-    assert "BN" in a.table() and "plain" in a.table()
+    args.update(kw)
+    return mb.ghost_batch_experiment(**args)
 
 
-def test_experiment_reproduces_a_recorded_run():
-    """One cell of the recorded LARGE_CONFIG grid, rerun: BN, seed 2, m = 128."""
-    r = mb.batch_size_experiment(
-        batch_sizes=(128,),
-        n_train=500,
-        epochs=30,
-        seeds=(2,),
-        kinds=("BN",),
-        progress=False,
+def test_ghost_size_equal_to_the_batch_is_the_package_network_and_loop(
+    ghost_data_small,
+):
+    """Ordinary Batch Norm (ghost size = batch) and the plain control, against
+    bnutils' Network trained by bnutils.train with the course's momentum: the
+    same initial weights, the same mini-batches, the same parameters after
+    training (float64)."""
+    from bnutils.network import Network
+    from bnutils.optim import make_optimizer
+    from bnutils.train import train
+
+    X, y, _, _ = ghost_data_small
+    res = _small_run(ghost_data_small, configs=(16, "plain"), keep_params=True)
+    for config, bn in ((16, True), ("plain", False)):
+        for i, seed in enumerate(res.seeds):
+            net = Network(
+                [X.shape[0], 6, 5, 10],
+                activation="relu",
+                batchnorm=bn,
+                weight_scale="he",
+                seed=int(seed),
+            )
+            train(
+                net,
+                make_optimizer("momentum", 0.1, momentum_beta=0.9),
+                X,
+                y,
+                batch_size=16,
+                steps=8,
+                eval_every=8,
+                seed=int(seed),
+                progress=False,
+            )
+            for name, want in net.params.items():
+                got = res.params[config][name][i]
+                assert rel_error(got, want) < 1e-10, (config, name)
+
+
+def test_runs_do_not_interact(ghost_data_small):
+    """Stacking configurations and seeds changes nothing: each run alone gives
+    the same numbers."""
+    together = _small_run(ghost_data_small)
+    for c, config in enumerate(together.configs):
+        alone = _small_run(ghost_data_small, configs=(config,), seeds=(3,))
+        for key in ("train_acc", "test_acc", "train_loss", "test_loss"):
+            np.testing.assert_allclose(
+                getattr(alone, key)[0, 0], getattr(together, key)[c, 1], rtol=1e-10
+            )
+
+
+def test_experiment_is_deterministic_and_sane(ghost_data_small):
+    a = _small_run(ghost_data_small)
+    b = _small_run(ghost_data_small)
+    for key in ("train_acc", "test_acc", "train_loss", "test_loss"):
+        arr = getattr(a, key)
+        assert arr.shape == (5, 2)
+        np.testing.assert_array_equal(arr, getattr(b, key))
+        assert np.all(np.isfinite(arr))
+    assert np.all((a.train_acc >= 0) & (a.train_acc <= 1))
+    np.testing.assert_allclose(a.gap, 100 * (a.train_acc - a.test_acc))
+    assert a.labels == [
+        "ghost 4",
+        "ghost 16",
+        "whole set (no noise)",
+        "frozen statistics",
+        "no Batch Norm",
+    ]
+    assert a.settings["steps"] == 8 and a.settings["n_x"] == 98
+    assert a.row("whole") == 2
+    table = a.table()
+    assert table.count("\n") == 5 and "ghost 16" in table
+    assert a.params == {}
+
+
+def test_experiment_evaluates_with_population_statistics(ghost_data_small):
+    """The reported accuracy is that of the final weights with each Batch Norm
+    layer normalized by the whole training set's statistics."""
+    X, y, _Xt, _yt = ghost_data_small
+    res = _small_run(ghost_data_small, configs=(4,), keep_params=True)
+    p = res.params[4]
+    for i in range(2):
+        A = X
+        for layer in (1, 2):
+            Z = p[f"W{layer}"][i] @ A
+            Zn = (Z - Z.mean(axis=1, keepdims=True)) / np.sqrt(
+                Z.var(axis=1, keepdims=True) + 1e-5
+            )
+            A = np.maximum(p[f"gamma{layer}"][i] * Zn + p[f"beta{layer}"][i], 0)
+        pred = (p["W3"][i] @ A + p["b3"][i]).argmax(axis=0)
+        assert res.train_acc[0, i] == np.mean(pred == y)
+
+
+def test_ghost_data_pools_2x2_blocks():
+    X, y, Xt, _yt = mb.ghost_data(n_train=20, pool=2)
+    raw = bnutils.data.load_mnist(n_train=20, seed=0, dtype=np.float32)
+    assert X.shape == (196, 20) and Xt.shape == (196, 1000) and X.dtype == np.float32
+    img = raw[0][:, 3].reshape(28, 28)
+    np.testing.assert_allclose(
+        X[:, 3].reshape(14, 14)[5, 7], img[10:12, 14:16].mean(), rtol=1e-6
     )
-    rec = mb.recorded_large_result()
-    j = list(rec.batch_sizes).index(128)
-    # float round-off may differ between BLAS builds: allow 0.5 points
-    assert r.train_acc[0, 0, 0] == pytest.approx(rec.train_acc[0, 2, j], abs=0.005)
-    assert r.test_acc[0, 0, 0] == pytest.approx(rec.test_acc[0, 2, j], abs=0.005)
+    np.testing.assert_array_equal(y, raw[1])
+    X1, *_ = mb.ghost_data(n_train=20, pool=1)
+    np.testing.assert_array_equal(X1, raw[0])
+    with pytest.raises(ValueError, match="divide 28"):
+        mb.ghost_data(pool=3)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"kinds": ("BN", "dropout")}, "kinds"),
-        ({"batch_sizes": (1, 4)}, "at least 2"),
-        ({"batch_sizes": (4, 80)}, "between 2 and n_train"),
-        ({"seeds": ()}, "seed"),
-        ({"lr": -0.1}, "lr"),
-        ({"n_train": 30}, "training examples"),
+        ({"configs": (5,)}, "does not divide"),
+        ({"configs": (1,)}, "ghost size"),
+        ({"configs": ("noise",)}, "one of"),
+        ({"configs": (4, 4)}, "repeats"),
+        ({"configs": ()}, "non-empty"),
+        ({"seeds": ()}, "seeds"),
+        ({"momentum_beta": 1.0}, "momentum_beta"),
+        ({"lr": 0.0}, "lr"),
+        ({"batch_size": 128}, "exceeds"),
     ],
 )
-def test_experiment_rejects_bad_settings(small_data, kwargs, match):
-    args = {
-        "batch_sizes": (4,),
-        "n_train": 40,
-        "epochs": 1,
-        "data": small_data,
-        "progress": False,
-        **kwargs,
-    }
+def test_experiment_rejects_bad_settings(ghost_data_small, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        mb.batch_size_experiment(**args)
+        _small_run(ghost_data_small, **kwargs)
 
 
-def test_recorded_result_and_gap_summary():
-    rec = mb.recorded_large_result()
-    assert rec.train_acc.shape == rec.test_acc.shape == (2, 3, 6)
-    s = mb.gap_summary(rec)
-    gap = 100 * (rec.train_acc - rec.test_acc)
-    # BN: every run fitted, so the change compares m = 4 and m = 128
-    assert s["BN"]["m_small"] == 4 and s["BN"]["m_large"] == 128
-    assert s["BN"]["change"] == pytest.approx(
-        gap[0, :, -1].mean() - gap[0, :, 0].mean()
-    )
-    # plain at m = 128 did not fit the training set: left out of the comparison
-    assert s["plain"]["n_unfitted"] == 1 and s["plain"]["m_large"] == 64
-    assert s["plain"]["seed_range"] == pytest.approx(
-        np.max(np.ptp(gap[1, :, :5], axis=0))
-    )
-    for kind in ("BN", "plain"):
-        assert s[kind]["within_noise"] == float(
-            abs(s[kind]["change"]) <= s[kind]["seed_range"]
-        )
-
-
-def test_plot_batch_size_experiment_marks_unfitted_runs():
-    rec = mb.recorded_large_result()
-    art = mb.plot_batch_size_experiment(rec)
+def test_plot_ghost_experiment_marks_unfitted_runs(ghost_data_small):
+    res = _small_run(ghost_data_small)
+    art = mb.plot_ghost_experiment(res)
     ax_acc, ax_gap = art["axes"]
-    x, y = art["gap_lines"]["BN"].get_data()
-    np.testing.assert_allclose(x, rec.batch_sizes)
-    np.testing.assert_allclose(y, 100 * rec.gap[0].mean(axis=0))
-    texts = [t.get_text() for t in ax_gap.texts]
-    assert len(texts) == 1 and "not fitted" in texts[0]
-    assert ax_acc.get_xscale() == "log"
+    assert art["gap_dots"].get_offsets().shape == (10, 2)
+    np.testing.assert_allclose(
+        np.sort(art["gap_dots"].get_offsets()[:, 1]), np.sort(res.gap.ravel())
+    )
+    labels = [t.get_text() for t in ax_gap.get_xticklabels()]
+    assert labels[0] == "4" and "whole set" in labels[2]
+    notes = [t.get_text() for t in ax_gap.texts]
+    assert len(notes) == int(np.sum(~res.fitted))
+    for ax in (ax_acc, ax_gap):
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        assert ax.get_legend() is not None
     matplotlib.pyplot.close(ax_acc.figure)

@@ -41,10 +41,11 @@ Layout
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
     ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` and
-    ``network_forward`` (03), ``batch_noise`` (04), ``percentiles`` (05),
-    ``running_stats``, ``inference`` and ``folding`` (06), ``saturation`` and
-    ``layernorm`` (07): each holds its test cases, its
-    independent reference, its table of mistakes and its ``check_...``.
+    ``network_forward`` (03), ``batch_noise`` and ``ghost_batch`` (04),
+    ``percentiles`` and ``predictiveness`` (05), ``running_stats``,
+    ``inference`` and ``folding`` (06), ``saturation`` and ``layernorm`` (07):
+    each holds its test cases, its independent reference, its table of
+    mistakes and its ``check_...``.
 
 Adding an exercise
 ------------------
@@ -89,12 +90,14 @@ from bnutils.checks.batch_noise import check_batch_mean_std, check_batch_var_std
 from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
 from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
+from bnutils.checks.ghost_batch import check_ghost_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
 from bnutils.checks.layernorm import check_layernorm_backward, check_layernorm_forward
 from bnutils.checks.network_forward import check_forward_with_bn
 from bnutils.checks.normalize import NORMALIZE_TOL, check_normalize_inputs
 from bnutils.checks.percentiles import check_percentiles_over_training
+from bnutils.checks.predictiveness import check_gradient_change
 from bnutils.checks.running_stats import check_update_running_stats
 from bnutils.checks.saturation import check_saturation_share
 
@@ -110,6 +113,8 @@ __all__ = [
     "check_batchnorm_inference",
     "check_fold_batchnorm",
     "check_forward_with_bn",
+    "check_ghost_batchnorm_forward",
+    "check_gradient_change",
     "check_layernorm_backward",
     "check_layernorm_forward",
     "check_normalize_inputs",

@@ -1,28 +1,33 @@
-"""Demonstrations for notebook 05, "Covariate shift and why Batch Norm helps".
-
-What the notebook shows, computed here so that the notebook stays short and the
-computations are tested (``tests/test_demos_covariate.py``):
+"""Figures, panels and bookkeeping for notebook 05, "Covariate shift and why
+Batch Norm helps". The notebook computes the lesson in its cells (the training
+runs, the layer-3 forward pass under perturbed weights, the drift measures, the
+noisy-BN identity, the gradient-change measurement); this module holds what
+they use (tests: ``tests/test_demos_covariate.py``):
 
 * **Covariate shift** (the lecture's black cats vs coloured cats):
   :func:`fit_cat_classifier` trains a linear classifier once on
   :func:`bnutils.data.shifted_cats` at ``shift = 0``; :func:`shift_accuracy`
   measures it on test sets whose inputs moved while the labelling rule stayed
   the same; :func:`covariate_shift_panel` puts the shift on a slider.
-* **Internal covariate shift, Ioffe & Szegedy (2015), Figure 1**:
-  :func:`train_figure1` / :func:`figure1_runs` train the paper's MNIST network
-  (784 -> 3 x 100 sigmoid -> 10 softmax, weights N(0, 0.05^2), batches of 60)
-  with and without Batch Norm; :func:`plot_figure1` draws test accuracy and
-  the 15th/50th/85th percentiles of one sigmoid's input;
-  :func:`percentile_drift` measures how much those percentiles move;
-  :func:`unit_histogram_panel` shows that unit's input at any recorded step.
-* **Exercise**: :func:`percentiles_over_training` (the reference solution) and
-  its checker :func:`check_percentiles_over_training`.
+* **The lecture's picture of internal covariate shift**:
+  :func:`weight_perturbation_panel` moves the earlier layers' weights with a
+  slider and shows the distribution of a later layer's input, with and without
+  Batch Norm, computed by a function the notebook defines.
+* **Ioffe & Szegedy (2015), Figure 1**: :func:`figure1_network` (the paper's
+  MNIST network: 784 -> 3 x 100 sigmoid -> 10 softmax, weights N(0, 0.05^2),
+  with and without Batch Norm; trained with :func:`bnutils.train.train` on
+  batches of :data:`FIGURE1_BATCH`);
+  :func:`plot_figure1` draws test accuracy and the 15th/50th/85th percentiles of
+  one sigmoid's input; :func:`percentile_drift` measures how much they move
+  (from any step on, and relative to the current spread), for
+  ``scripts/reproduce_figure1.py``.
+* **Exercise** (warm-up): :func:`percentiles_over_training` (the reference
+  solution) and its checker :func:`check_percentiles_over_training`.
 * **What later research found, Santurkar et al. (2018)**:
   :class:`NoisyBNNetwork` ("noisy BN": random, time-varying shifts and scales
-  after every Batch Norm layer) and the gradient predictiveness
-  :func:`gradient_change` / :func:`network_gradient_change`, measured along
-  training by :func:`predictiveness_runs` and drawn by
-  :func:`plot_predictiveness`.
+  after every Batch Norm layer) and :func:`flat_gradient`, a network's
+  gradient as a function of one flat parameter vector, for the gradient-change
+  exercise.
 
 Layout as everywhere in the series: arrays are (units, examples) = ``(n_l, m)``;
 labels ``y`` are int arrays of shape ``(m,)``.
@@ -31,16 +36,14 @@ labels ``y`` are int arrays of shape ``(m,)``.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
 
 # The exercise's checker lives in bnutils.checks; re-exported for the notebook.
 from bnutils.checks.percentiles import check_percentiles_over_training
-from bnutils.data import cat_boundary, cat_label, load_mnist, shifted_cats
+from bnutils.data import cat_boundary, cat_label, shifted_cats
 from bnutils.network import Network
 from bnutils.optim import GD
 from bnutils.plots import (
@@ -51,7 +54,8 @@ from bnutils.plots import (
     subplots,
 )
 from bnutils.solutions import percentiles_over_training
-from bnutils.train import PERCENTILES, History, train
+from bnutils.threads import limit_blas_threads
+from bnutils.train import History, train
 from bnutils.widgets import Panel, float_slider, int_slider
 
 __all__ = [
@@ -68,25 +72,16 @@ __all__ = [
     "PROBE_LAYER",
     "CatClassifier",
     "NoisyBNNetwork",
-    "PredictivenessRun",
     "check_percentiles_over_training",
     "covariate_shift_panel",
-    "drift_rows",
     "figure1_network",
-    "figure1_runs",
     "fit_cat_classifier",
-    "format_rows",
-    "gradient_change",
-    "network_gradient_change",
+    "flat_gradient",
     "percentile_drift",
     "percentiles_over_training",
     "plot_figure1",
-    "plot_noisy_bn",
-    "plot_predictiveness",
-    "predictiveness_runs",
     "shift_accuracy",
-    "train_figure1",
-    "unit_histogram_panel",
+    "weight_perturbation_panel",
 ]
 
 #: Layer sizes of Ioffe & Szegedy's MNIST network (Figure 1).
@@ -114,9 +109,20 @@ NOISE_SHIFT_MAX = 1.0
 #: ``u ~ U(-ln NOISE_SCALE_MAX, ln NOISE_SCALE_MAX)``, i.e. between 1/2 and 2.
 NOISE_SCALE_MAX = 2.0
 
-#: The runs of this notebook: without BN, with BN, with noisy BN.
-KIND_LABELS = {"plain": "without BN", "bn": "with BN", "noisy": "noisy BN"}
-KIND_COLORS = {"plain": PLAIN_COLOR, "bn": BN_COLOR, "noisy": OKABE_ITO["green"]}
+#: The runs of this notebook (without BN, with BN, with noisy BN) and of
+#: scripts/reproduce_figure1.py (also: without BN, Xavier initialization).
+KIND_LABELS = {
+    "plain": "without BN",
+    "bn": "with BN",
+    "noisy": "noisy BN",
+    "xavier": "without BN, Xavier init",
+}
+KIND_COLORS = {
+    "plain": PLAIN_COLOR,
+    "bn": BN_COLOR,
+    "noisy": OKABE_ITO["green"],
+    "xavier": OKABE_ITO["orange"],
+}
 
 _CAT_COLOR = OKABE_ITO["orange"]
 _OTHER_COLOR = OKABE_ITO["sky_blue"]
@@ -494,12 +500,17 @@ def figure1_network(
     """The network of Ioffe & Szegedy's Figure 1.
 
     ``kind``: ``"plain"`` (no Batch Norm), ``"bn"`` (Batch Norm on every hidden
-    layer) or ``"noisy"`` (:class:`NoisyBNNetwork`). The same ``seed`` gives the
-    same initial weights ``W`` for all three. ``dtype``: float32 by default
+    layer), ``"noisy"`` (:class:`NoisyBNNetwork`) or ``"xavier"`` (no Batch
+    Norm, weights ``N(0, 1/n_in)`` instead of ``weight_scale``: the plain
+    network with an initialization that does not squeeze the signal). The same
+    ``seed`` gives the same initial weights ``W`` for the first three (the
+    Xavier ones are the same draws, scaled). ``dtype``: float32 by default
     (training curves need no more precision, and it is about twice as fast).
     """
     if kind not in KIND_LABELS:
         raise ValueError(f"kind must be one of {list(KIND_LABELS)}; got {kind!r}.")
+    if kind == "xavier":
+        weight_scale = "xavier"
     if kind == "noisy":
         return NoisyBNNetwork(
             list(sizes),
@@ -518,110 +529,58 @@ def figure1_network(
     )
 
 
-def train_figure1(
-    kind: str,
-    steps: int = 1000,
-    eval_every: int = 40,
-    lr: float = FIGURE1_LR,
-    seed: int = 0,
-    data=None,
-    sizes=FIGURE1_SIZES,
-    progress: bool = True,
-    callback=None,
-    verbose: bool = True,
-    dtype=FIGURE1_DTYPE,
-) -> History:
-    """Train one network of Figure 1 with plain mini-batch gradient descent.
-
-    Parameters
-    ----------
-    kind : ``"plain"``, ``"bn"`` or ``"noisy"`` (see :func:`figure1_network`).
-    steps : training steps (mini-batches of 60); the paper ran 50,000.
-    eval_every : record test accuracy and the probed unit's input every this
-        many steps (and at step 0 and the last step).
-    lr : learning rate of gradient descent.
-    seed : seed of the weights and of the mini-batch order.
-    data : ``(X_train, y_train, X_test, y_test)`` with shapes (784, m),
-        (m,), (784, m_test), (m_test,); default: the shipped MNIST subset.
-    sizes : layer sizes (default 784, 100, 100, 100, 10).
-    progress : progress bar (in a notebook).
-    callback : passed to :func:`bnutils.train.train`: ``callback(step,
-        history)`` after each record.
-    verbose : print one line when done.
-    dtype : of the network and the data (float32 by default).
-
-    Returns
-    -------
-    The :class:`~bnutils.train.History`. Its ``percentiles[l]`` has shape
-    (n_records, 3) and ``unit_inputs[l]`` shape (n_records, 500): the input of
-    unit 0 of hidden layer l (``Z_tilde``, what the sigmoid receives) over the
-    first 500 test images.
-    """
-    X, y, Xt, yt = load_mnist(dtype=dtype) if data is None else data
-    net = figure1_network(kind, seed=seed, sizes=sizes, dtype=dtype)
-    hist = train(
-        net,
-        GD(lr),
-        X,
-        y,
-        Xt,
-        yt,
-        batch_size=FIGURE1_BATCH,
-        steps=steps,
-        eval_every=eval_every,
-        seed=seed,
-        progress=progress,
-        callback=callback,
-    )
-    if verbose:
-        print(
-            f"{KIND_LABELS[kind]:>10s}: {hist.steps_done:,} steps in "
-            f"{hist.seconds:.1f} s; test accuracy {100 * hist.test_acc[0]:.1f} % "
-            f"-> {100 * hist.test_acc[-1]:.1f} %"
-        )
-    return hist
-
-
-def figure1_runs(kinds=("plain", "bn"), **kwargs) -> dict:
-    """:func:`train_figure1` for each kind; returns kind -> History.
-
-    The keyword arguments go to :func:`train_figure1` (same steps, learning
-    rate, seed and data for every kind).
-    """
-    if "data" not in kwargs or kwargs["data"] is None:
-        kwargs["data"] = load_mnist()
-    return {kind: train_figure1(kind, **kwargs) for kind in kinds}
-
-
-def percentile_drift(percentiles) -> dict:
+def percentile_drift(percentiles, steps=None, since: int = 0) -> dict:
     """How much the 15th/50th/85th percentiles of a unit's input moved.
 
     Parameters
     ----------
     percentiles : shape (n_records, 3): the 15th, 50th and 85th percentiles
-        at each record (e.g. ``History.percentiles[3]``), n_records >= 2.
+        at each record (e.g. ``History.percentiles[3]``).
+    steps : shape (n_records,), the step of each record (needed with ``since``).
+    since : only the records at or after this step count (at least 2 of them).
 
     Returns
     -------
     dict of floats:
     ``first``, ``last`` : the three percentiles at the first and last record
-    (tuples); ``median_shift`` : last minus first 50th percentile;
+    counted (tuples); ``median_shift`` : last minus first 50th percentile;
     ``spread_first``, ``spread_last`` : 85th minus 15th percentile;
     ``spread_ratio`` : ``spread_last / spread_first``;
     ``mean_change`` : mean over consecutive records and the three percentiles
-    of ``|p[k + 1] - p[k]|``, the typical move between two records.
+    of ``|p[k + 1] - p[k]|``, the typical move between two records;
+    ``mean_relative_change`` : the same move divided by the 15th-to-85th spread
+    at the earlier record, averaged over consecutive records: the move in units
+    of the distribution's own width.
     """
     p = np.asarray(percentiles, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 3 or p.shape[0] < 2:
+    if p.ndim != 2 or p.shape[1] != 3:
         raise ValueError(
-            "percentiles must have shape (n_records, 3) with at least 2 records "
-            f"(the 15th, 50th and 85th percentile per record); got {p.shape}."
+            "percentiles must have shape (n_records, 3) (the 15th, 50th and 85th "
+            f"percentile per record); got {p.shape}."
+        )
+    if since:
+        if steps is None:
+            raise ValueError("give the record steps (steps=...) to use since.")
+        steps = np.asarray(steps)
+        if steps.shape != (p.shape[0],):
+            raise ValueError(
+                f"steps must have shape ({p.shape[0]},), one step per record; got "
+                f"{steps.shape}."
+            )
+        p = p[steps >= since]
+    if p.shape[0] < 2:
+        raise ValueError(
+            f"need at least 2 records (at or after step {since}); got {p.shape[0]}."
         )
     if not np.all(np.isfinite(p)):
         raise ValueError("percentiles contain NaN or inf (did the run diverge?).")
     spread = p[:, 2] - p[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = spread[-1] / spread[0] if spread[0] > 0 else math.inf
+        moves = np.mean(np.abs(np.diff(p, axis=0)), axis=1)
+        relative = (
+            float(np.mean(moves / spread[:-1])) if np.all(spread > 0) else math.inf
+        )
     return {
         "first": tuple(float(v) for v in p[0]),
         "last": tuple(float(v) for v in p[-1]),
@@ -629,57 +588,9 @@ def percentile_drift(percentiles) -> dict:
         "spread_first": float(spread[0]),
         "spread_last": float(spread[-1]),
         "spread_ratio": float(ratio),
-        "mean_change": float(np.mean(np.abs(np.diff(p, axis=0)))),
+        "mean_change": float(np.mean(moves)),
+        "mean_relative_change": relative,
     }
-
-
-def drift_rows(runs: Mapping[str, History], layers=None) -> list[dict]:
-    """One row per run and hidden layer: accuracy and percentile drift.
-
-    Parameters
-    ----------
-    runs : kind -> History (from :func:`figure1_runs`).
-    layers : hidden layers to list (default: the last one, PROBE_LAYER).
-
-    Returns
-    -------
-    rows : dicts with the keys ``"run"``, ``"layer"``, ``"final acc"``,
-        ``"p15/50/85 first"``, ``"p15/50/85 last"``, ``"median moved"``,
-        ``"spread x"`` and ``"mean change"`` (strings, ready for
-        :func:`format_rows`).
-    """
-    rows = []
-    for kind, h in runs.items():
-        for layer in (PROBE_LAYER,) if layers is None else layers:
-            d = percentile_drift(h.percentiles[layer])
-            rows.append(
-                {
-                    "run": KIND_LABELS.get(kind, kind),
-                    "layer": str(layer),
-                    "final acc": f"{100 * h.test_acc[-1]:.1f} %",
-                    "p15/50/85 first": "/".join(f"{v:+.2f}" for v in d["first"]),
-                    "p15/50/85 last": "/".join(f"{v:+.2f}" for v in d["last"]),
-                    "median moved": f"{d['median_shift']:+.2f}",
-                    "spread x": f"{d['spread_ratio']:.1f}",
-                    "mean change": f"{d['mean_change']:.3f}",
-                }
-            )
-    return rows
-
-
-def format_rows(rows: list[dict]) -> str:
-    """An aligned plain-text table of dicts with the same keys (for print)."""
-    if not rows:
-        return "(no rows)"
-    cols = list(rows[0])
-    cells = [[str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += [
-        "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells
-    ]
-    return "\n".join(lines)
 
 
 def _draw_percentiles(ax, step, p, color, label):
@@ -697,6 +608,7 @@ def plot_figure1(
     layer: int = PROBE_LAYER,
     axes=None,
     accuracy_xscale: str = "linear",
+    bn_inference=None,
 ):
     """Ioffe & Szegedy's Figure 1 from two runs.
 
@@ -714,6 +626,9 @@ def plot_figure1(
     accuracy_xscale : ``"linear"`` (as in the paper) or ``"log"`` for panel
         (a): a log axis shows the first few hundred steps of a long run (step 0
         is then left out).
+    bn_inference : optional (n_records, 3) percentiles of the same unit in the
+        Batch Norm network with the probe in inference mode (running
+        averages), at the BN run's record steps: drawn dotted in (c).
 
     Returns
     -------
@@ -744,8 +659,17 @@ def plot_figure1(
     ax_a.set_ylim(0, 100)
     ax_a.set_title("(a) test accuracy")
     ax_a.legend(loc="lower right")
-    lo = min(np.nanmin(runs[k].percentiles[layer]) for k in ("plain", "bn"))
-    hi = max(np.nanmax(runs[k].percentiles[layer]) for k in ("plain", "bn"))
+    series = [runs[k].percentiles[layer] for k in ("plain", "bn")]
+    if bn_inference is not None:
+        bn_inference = np.asarray(bn_inference, dtype=np.float64)
+        if bn_inference.shape != runs["bn"].percentiles[layer].shape:
+            raise ValueError(
+                "bn_inference must have the shape of the BN run's percentiles, "
+                f"{runs['bn'].percentiles[layer].shape}; got {bn_inference.shape}."
+            )
+        series.append(bn_inference)
+    lo = min(np.nanmin(v) for v in series)
+    hi = max(np.nanmax(v) for v in series)
     pad = 0.05 * (hi - lo) + 1e-3
     for ax, kind, tag in ((ax_b, "plain", "(b)"), (ax_c, "bn", "(c)")):
         h = runs[kind]
@@ -756,134 +680,252 @@ def plot_figure1(
             KIND_COLORS[kind],
             f"{tag} {KIND_LABELS[kind]}: layer-{layer} sigmoid input",
         )
+        if kind == "bn" and bn_inference is not None:
+            ax.plot(
+                h.step,
+                bn_inference[:, 1],
+                color="black",
+                lw=1.2,
+                ls=":",
+                label="inference mode (15th, 50th, 85th)",
+            )
+            ax.plot(h.step, bn_inference[:, 0], color="black", lw=0.8, ls=":")
+            ax.plot(h.step, bn_inference[:, 2], color="black", lw=0.8, ls=":")
         ax.set_xlabel("training step")
         ax.set_ylabel("input of the sigmoid, Z_tilde")
         ax.set_ylim(lo - pad, hi + pad)
-        ax.legend(loc="lower left", frameon=True, framealpha=0.85, edgecolor="none")
+        ax.legend(
+            loc="lower left",
+            frameon=True,
+            framealpha=0.85,
+            edgecolor="none",
+            fontsize=8,
+        )
     return fig, axes
 
 
-def _hist_counts(unit_inputs: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per-record share (%) of the probe in each bin; shape (n_records, n_bins).
-
-    Values outside the edges are clipped into the outer bins.
-    """
-    U = np.clip(unit_inputs, edges[0], edges[-1])
-    n_bins = edges.shape[0] - 1
-    idx = np.clip(np.searchsorted(edges, U, side="right") - 1, 0, n_bins - 1)
-    counts = np.zeros((U.shape[0], n_bins))
-    rows = np.broadcast_to(np.arange(U.shape[0])[:, None], U.shape)
-    np.add.at(counts, (rows, idx), 1.0)
-    return 100.0 * counts / U.shape[1]
+def _stair_hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share (%) of the values in each bin; values outside fall in the outer bins."""
+    v = np.clip(values, edges[0], edges[-1])
+    counts, _ = np.histogram(v, bins=edges)
+    return 100.0 * counts / max(v.size, 1)
 
 
-def unit_histogram_panel(
-    runs: Mapping[str, History],
-    layer: int = PROBE_LAYER,
+def _perturbation_data(compute, nets, earlier, kinds, unit, bins, data) -> None:
+    """Fill ``data`` (see :func:`weight_perturbation_panel`): per kind the unit's
+    values, every unit's moved mean and spread ratio, the parameter change and
+    the histogram bins, for every record."""
+    for k in kinds:
+        ref = compute(k, None)
+        mean0, sd0 = ref.mean(axis=1), ref.std(axis=1)
+        values, moved, ratio, change = [], [], [], []
+        for params in earlier[k]:
+            Zt = compute(k, params)
+            values.append(Zt[unit])
+            moved.append((Zt.mean(axis=1) - mean0) / sd0)
+            ratio.append(Zt.std(axis=1) / sd0)
+            num = sum(
+                float(np.sum((np.asarray(v) - nets[k].params[n]) ** 2))
+                for n, v in params.items()
+            )
+            den = sum(float(np.sum(nets[k].params[n] ** 2)) for n in params)
+            change.append(math.sqrt(num / den))
+        data[k] = {
+            "reference": ref[unit],
+            "values": np.array(values),
+            "moved": np.array(moved),
+            "ratio": np.array(ratio),
+            "weight_change": np.array(change),
+        }
+        everything = np.concatenate([data[k]["values"].ravel(), ref[unit]])
+        lo, hi = (float(v) for v in np.percentile(everything, [0.5, 99.5]))
+        pad = 0.04 * (hi - lo) + 1e-3
+        data["edges"][k] = np.linspace(lo - pad, hi + pad, bins + 1)
+
+
+def weight_perturbation_panel(
+    layer_input: Callable,
+    nets: Mapping[str, Network],
+    X,
+    earlier: Mapping[str, list],
+    steps,
+    unit: int = 0,
     bins: int = 45,
     y_max: float = 30.0,
 ) -> Panel:
-    """A slider over the recorded steps: histograms of the probed unit's input.
+    """The lecture's picture: the earlier layers change, a later layer's input moves.
 
-    Left: without Batch Norm; right: with it. Both panels use the same fixed
-    bins and axes, so the drift shows as movement; the dashed lines are the
-    15th and 85th percentiles, the solid line the median (legend on the right
-    panel). Bars taller than ``y_max`` % are clipped
-    at the top and their share is written on them.
+    A slider picks a training step t; the parameters of the earlier layers
+    (``earlier[kind][i]``, e.g. W, b or gamma, beta of layers 1 and 2 at record
+    i) are put back to their values at step t while the rest of the trained
+    network stays as it is, and ``layer_input(net, X, params)`` (written in the
+    notebook) returns the later layer's input ``Z_tilde``, shape (n_units, m),
+    on the batch ``X``. Left and middle: the histogram of unit ``unit`` without
+    and with Batch Norm at the chosen step (filled) and as trained (outline),
+    with the mean (solid) and mean +- one standard deviation (dashed). Right,
+    every unit of the layer: how far its mean moved (in units of its spread as
+    trained) against its spread relative to the spread as trained; a unit that
+    keeps its mean and variance sits at (0, 1).
+
+    Everything is computed once, when the panel is built; the slider only
+    redraws.
 
     Parameters
     ----------
-    runs : ``"plain"`` and ``"bn"`` Histories with the same record steps.
-    layer : the hidden layer of the probed unit.
-    bins : number of histogram bins.
-    y_max : top of the y-axis, share of the probe examples per bin (%).
+    layer_input : ``layer_input(net, X, params) -> Z_tilde`` with ``params`` a
+        dict of parameters replacing the network's own (``None``: none).
+    nets : ``{"plain": ..., "bn": ...}``, the trained networks.
+    X : the batch, shape (n_x, m).
+    earlier : ``{"plain": [...], "bn": [...]}``, one dict of parameters per
+        record; ``steps`` : the step of each record, shape (n_records,).
+    unit : the unit whose histogram is shown.
+    bins, y_max : histogram bins; top of the y-axis (% of the batch per bin);
+        taller bars are clipped and their height written on the panel.
+
+    Returns a :class:`~bnutils.widgets.Panel` with the control ``"step"``;
+    ``panel.artists`` holds per kind ``"hist"`` and ``"ref"`` (filled and
+    outline :class:`~matplotlib.patches.StepPatch`), ``"mean"``, ``"sd"``,
+    ``"note"``, and ``"units"`` (the scatter); ``panel.data`` holds ``"steps"``,
+    ``"edges"``, and per kind ``"values"`` (unit ``unit``, (n_records, m)),
+    ``"moved"`` and ``"ratio"`` ((n_records, n_units)) and ``"weight_change"``
+    ((n_records,): ||earlier - trained|| / ||trained|| over the parameters).
     """
     kinds = ("plain", "bn")
+    steps = np.asarray(steps)
     for k in kinds:
-        if k not in runs:
-            raise ValueError(f"runs needs a {k!r} History; got {list(runs)}.")
-    steps = np.asarray(runs["plain"].step)
-    if not np.array_equal(steps, runs["bn"].step):
-        raise ValueError("the two runs must have been recorded at the same steps.")
-    data = {k: np.asarray(runs[k].unit_inputs[layer], dtype=np.float64) for k in kinds}
-    if not all(np.all(np.isfinite(v)) for v in data.values()):
-        raise ValueError("unit_inputs contain NaN (a diverged run?).")
-    # Fixed bins for every step and both runs; the rare values beyond the 0.5th
-    # and 99.5th percentile of everything recorded are counted in the outer bins.
-    everything = np.concatenate([v.ravel() for v in data.values()])
-    lo, hi = (float(v) for v in np.percentile(everything, [0.5, 99.5]))
-    pad = 0.03 * (hi - lo) + 1e-3
-    edges = np.linspace(lo - pad, hi + pad, bins + 1)
-    shares = {k: _hist_counts(v, edges) for k, v in data.items()}
-    pct = {k: np.percentile(v, PERCENTILES, axis=1).T for k, v in data.items()}
-
-    fig, axes = panel_figure(1, 2, figsize=(9.6, 3.4), sharey=True)
-    width = edges[1] - edges[0]
-    art = {}
-    for ax, k in zip(axes, kinds, strict=True):
-        bars = ax.bar(
-            edges[:-1],
-            np.zeros(bins),
-            width=width,
-            align="edge",
-            color=KIND_COLORS[k],
-            alpha=0.75,
-        )
-        lines = [
-            ax.axvline(0.0, color="black", ls=ls, lw=lw, label=label)
-            for ls, lw, label in (
-                ("--", 1, "15th and 85th percentile"),
-                ("-", 1.5, "median"),
-                ("--", 1, None),
+        if k not in nets or k not in earlier:
+            raise ValueError(f"nets and earlier need a {k!r} entry.")
+        if len(earlier[k]) != steps.shape[0]:
+            raise ValueError(
+                f"earlier[{k!r}] has {len(earlier[k])} records but steps has "
+                f"{steps.shape[0]}."
             )
+
+    def compute(kind, params):
+        Zt = np.asarray(layer_input(nets[kind], X, params), dtype=np.float64)
+        if Zt.ndim != 2 or not np.all(np.isfinite(Zt)):
+            raise ValueError(
+                "layer_input must return a finite array of shape (n_units, m); got "
+                f"shape {Zt.shape}."
+            )
+        return Zt
+
+    data = {"steps": steps, "edges": {}}
+    with limit_blas_threads():  # many small products: one BLAS thread is faster
+        _perturbation_data(compute, nets, earlier, kinds, unit, bins, data)
+
+    fig, axes = panel_figure(1, 3, figsize=(11.5, 3.7))
+    art = {"hist": {}, "ref": {}, "mean": {}, "sd": {}, "note": {}, "units": {}}
+    for ax, k in zip(axes[:2], kinds, strict=True):
+        edges = data["edges"][k]
+        art["ref"][k] = ax.stairs(
+            _stair_hist(data[k]["reference"], edges),
+            edges,
+            color="0.35",
+            lw=1.2,
+            label="layers 1-2 as trained",
+        )
+        art["hist"][k] = ax.stairs(
+            np.zeros(bins),
+            edges,
+            fill=True,
+            color=KIND_COLORS[k],
+            alpha=0.55,
+            label="layers 1-2 from step t",
+        )
+        art["mean"][k] = ax.axvline(0.0, color="black", lw=1.5, label="mean")
+        art["sd"][k] = [
+            ax.axvline(0.0, color="black", lw=1, ls="--", label=lab)
+            for lab in ("mean ± 1 std", None)
         ]
-        note = ax.text(
-            0.02, 0.95, "", transform=ax.transAxes, ha="left", va="top", fontsize=8
+        art["note"][k] = ax.text(
+            0.02, 0.96, "", transform=ax.transAxes, ha="left", va="top", fontsize=8
         )
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_ylim(0, y_max)
-        ax.set_xlabel(f"input of the layer-{layer} sigmoid, Z_tilde")
-        title = ax.set_title("")
-        art[k] = {"bars": bars, "lines": lines, "note": note, "title": title}
-    axes[0].set_ylabel("share of the 500 probe images (%)")
-    axes[1].legend(loc="center left", fontsize=8)
+        ax.set_ylim(0.0, y_max)
+        ax.set_xlabel(f"input of layer-3 unit {unit}, Z_tilde[3]")
+        ax.set_title("")
+    axes[0].set_ylabel(f"share of the {X.shape[1]} images (%)")
+    axes[1].legend(loc="upper right", fontsize=7)
+    ax_u = axes[2]
+    n_units = data["plain"]["moved"].shape[1]
+    for k in kinds:
+        art["units"][k] = ax_u.scatter(
+            np.zeros(n_units),
+            np.ones(n_units),
+            s=12,
+            color=KIND_COLORS[k],
+            alpha=0.6,
+            label=KIND_LABELS[k],
+        )
+    ax_u.axvline(0.0, color="0.5", lw=0.8)
+    ax_u.axhline(1.0, color="0.5", lw=0.8)
+    ax_u.set_xlim(-3.2, 3.2)
+    ax_u.set_ylim(0.0, 2.2)
+    ax_u.set_xlabel("move of the mean (in spreads as trained)")
+    ax_u.set_ylabel("spread / spread as trained")
+    ax_u.set_title(f"all {n_units} units of layer 3")
+    ax_u.legend(loc="upper right", fontsize=8)
+    titles = {k: ax.title for ax, k in zip(axes[:2], kinds, strict=True)}
 
     def update(step: int) -> str:
-        i = np.searchsorted(steps, step, side="right") - 1
-        i = int(np.clip(i, 0, steps.size - 1))
+        i = int(
+            np.clip(np.searchsorted(steps, step, side="right") - 1, 0, steps.size - 1)
+        )
         parts = []
         for k in kinds:
-            h = shares[k][i]
-            for rect, v in zip(art[k]["bars"], h, strict=True):
-                rect.set_height(min(v, y_max))
-            for line, v in zip(art[k]["lines"], pct[k][i], strict=True):
-                line.set_xdata([v, v])
-            top = float(h.max())
-            art[k]["note"].set_text(
+            d = data[k]
+            share = _stair_hist(d["values"][i], data["edges"][k])
+            art["hist"][k].set_data(values=np.minimum(share, y_max))
+            top = float(share.max())
+            art["note"][k].set_text(
                 f"tallest bar {top:.0f} % (clipped)" if top > y_max else ""
             )
-            art[k]["title"].set_text(f"{KIND_LABELS[k]}, step {int(steps[i]):,}")
-            p15, p50, p85 = pct[k][i]
-            parts.append(
-                f"{KIND_LABELS[k]}: median <b>{p50:+.2f}</b>, "
-                f"15th–85th {p15:+.2f} … {p85:+.2f} (width {p85 - p15:.2f})"
+            v = d["values"][i]
+            m, sd, med = float(v.mean()), float(v.std()), float(np.median(v))
+            art["mean"][k].set_xdata([m, m])
+            for line, v in zip(art["sd"][k], (m - sd, m + sd), strict=True):
+                line.set_xdata([v, v])
+            art["units"][k].set_offsets(
+                np.column_stack(
+                    [
+                        np.clip(d["moved"][i], -3.1, 3.1),
+                        np.clip(d["ratio"][i], 0.02, 2.15),
+                    ]
+                )
             )
-        return f"Step {int(steps[i]):,} — " + " · ".join(parts)
+            titles[k].set_text(
+                f"{KIND_LABELS[k]}: layers 1-2 from step {int(steps[i])}"
+            )
+            parts.append(
+                f"{KIND_LABELS[k]}: layers 1-2 differ from the trained ones by "
+                f"{d['weight_change'][i]:.0%}; unit {unit}: mean <b>{m:+.2f}</b>, std "
+                f"<b>{sd:.2f}</b>, median {med:+.2f} (as trained "
+                f"{d['reference'].mean():+.2f}, {d['reference'].std():.2f}, "
+                f"{np.median(d['reference']):+.2f}); median over the units: mean moved "
+                f"{np.median(np.abs(d['moved'][i])):.2f} spreads, spread x"
+                f"{np.median(d['ratio'][i]):.2f}"
+            )
+        return f"<b>Step {int(steps[i])}</b>. " + "<br>".join(parts)
 
     step_size = int(steps[1] - steps[0]) if steps.size > 1 else 1
     controls = {
         "step": int_slider(
-            "training step", 0, int(steps[0]), int(steps[-1]), max(step_size, 1)
+            "layers 1-2 from training step",
+            int(steps[-1]),
+            int(steps[0]),
+            int(steps[-1]),
+            max(step_size, 1),
         )
     }
     panel = Panel(
         controls,
         fig,
         update,
-        title=f"The input of one sigmoid of layer {layer} during training",
+        title="The earlier layers change: does the input of layer 3 move?",
     )
     panel.artists = art
-    panel.data = {"edges": edges, "shares": shares, "percentiles": pct}
+    panel.data = data
     return panel
 
 
@@ -892,285 +934,55 @@ def unit_histogram_panel(
 # ---------------------------------------------------------------------------
 
 
-def plot_noisy_bn(runs: Mapping[str, History], layer: int = PROBE_LAYER):
-    """Noisy BN against plain and BN networks.
+def flat_gradient(net: Network, X, y, params: Mapping | None = None):
+    """A network's gradient as a function of one flat parameter vector.
 
-    (a) test accuracy against the training step of every run; (b) the 15th,
-    50th and 85th percentiles of the probed unit's input in the noisy BN
-    network (the BN network's median, thin blue, for reference); (c) the mean
-    move of those percentiles between two records (:func:`percentile_drift`'s
-    ``mean_change``) for each run.
-
-    Parameters
-    ----------
-    runs : kind -> History with at least ``"noisy"`` and ``"bn"``.
-    layer : hidden layer of the probed unit.
-
-    Returns
-    -------
-    (fig, axes).
-    """
-    fig, axes = subplots(1, 3, figsize=(11.5, 3.6))
-    ax_a, ax_b, ax_c = axes
-    for kind, h in runs.items():
-        ax_a.plot(
-            h.step,
-            100 * h.test_acc,
-            color=KIND_COLORS.get(kind),
-            lw=2,
-            label=KIND_LABELS.get(kind, kind),
-        )
-    ax_a.set_ylim(0, 100)
-    ax_a.set_xlabel("training step")
-    ax_a.set_ylabel("test accuracy (%)")
-    ax_a.set_title("(a) test accuracy")
-    ax_a.legend(loc="lower right")
-    h = runs["noisy"]
-    _draw_percentiles(
-        ax_b,
-        h.step,
-        h.percentiles[layer],
-        KIND_COLORS["noisy"],
-        f"(b) noisy BN: layer-{layer} sigmoid input",
-    )
-    ax_b.plot(
-        runs["bn"].step,
-        runs["bn"].percentiles[layer][:, 1],
-        color=BN_COLOR,
-        lw=1,
-        label="with BN: median",
-    )
-    ax_b.set_xlabel("training step")
-    ax_b.set_ylabel("input of the sigmoid (with noise)")
-    ax_b.legend(
-        loc="lower left", fontsize=8, frameon=True, framealpha=0.85, edgecolor="none"
-    )
-    kinds = list(runs)
-    values = [
-        percentile_drift(runs[k].percentiles[layer])["mean_change"] for k in kinds
-    ]
-    ax_c.bar(
-        [KIND_LABELS.get(k, k) for k in kinds],
-        values,
-        color=[KIND_COLORS.get(k) for k in kinds],
-    )
-    ax_c.set_ylabel("mean |move| of the percentiles")
-    every = int(h.step[1] - h.step[0]) if h.step.size > 1 else 0
-    ax_c.set_title(f"(c) move between records ({every} steps)")
-    return fig, axes
-
-
-def _flat(g) -> np.ndarray:
-    if isinstance(g, Mapping):
-        return np.concatenate([np.ravel(v) for _, v in sorted(g.items())])
-    return np.ravel(np.asarray(g, dtype=np.float64))
-
-
-def gradient_change(grad_fn: Callable, w, lr: float) -> float:
-    """How much the gradient changes along one gradient-descent step.
-
-    ``||g(w - lr * g(w)) - g(w)|| / ||g(w)||`` with Euclidean norms over all
-    parameters (Santurkar et al. 2018's "gradient predictiveness", made
-    relative). Small: the gradient at ``w`` still describes the slope where
-    the step lands (a smooth landscape); near or above 1: it does not.
-
-    Parameters
-    ----------
-    grad_fn : ``grad_fn(w) -> gradient`` with the structure of ``w``.
-    w : the point: an array (any shape) or a dict name -> array. Not modified.
-    lr : the step size (> 0).
-
-    Returns
-    -------
-    float; ``nan`` when ``g(w)`` is exactly zero (a stationary point).
-    """
-    lr = float(lr)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr}.")
-    if isinstance(w, Mapping):
-        w0 = {k: np.array(v, dtype=np.float64) for k, v in w.items()}
-        g0 = {k: np.array(v, dtype=np.float64) for k, v in grad_fn(w0).items()}
-        w1 = {k: w0[k] - lr * g0[k] for k in w0}
-    else:
-        w0 = np.array(w, dtype=np.float64)
-        g0 = np.array(grad_fn(w0.copy()), dtype=np.float64)
-        w1 = w0 - lr * g0
-    a = _flat(g0)
-    b = _flat(grad_fn(w1))
-    norm = float(np.linalg.norm(a))
-    if norm == 0.0:
-        return math.nan
-    return float(np.linalg.norm(b - a)) / norm
-
-
-def network_gradient_change(net: Network, X, y, step_sizes) -> np.ndarray:
-    """:func:`gradient_change` of a network's mean cross-entropy on one batch.
-
-    Gradients in training mode (Batch Norm uses the batch's own statistics),
-    computed on a copy of ``net``, so the network and its running statistics
-    are unchanged. For a :class:`NoisyBNNetwork` the noise is switched off.
+    The gradient of the mean cross-entropy on the fixed batch ``(X, y)``, in
+    training mode (each Batch Norm layer normalizes with the batch's own
+    statistics), computed on a copy of ``net``: the network, its running
+    statistics and its noise stay as they were. For a :class:`NoisyBNNetwork`
+    the noise is off.
 
     Parameters
     ----------
     net : the network at the point of interest.
-    X : the batch, shape (n_x, m); y : its labels, shape (m,).
-    step_sizes : shape (k,): the step sizes lr to try.
+    X : shape (n_x, m); y : int labels, shape (m,).
+    params : optional dict of parameters (e.g. a snapshot taken during
+        training) to use instead of the network's own; same names and shapes.
 
     Returns
     -------
-    shape (k,): the relative gradient change for each step size.
+    (w, grad_fn) : ``w`` the parameters as one float64 vector (the entries of
+    ``net.params`` in the dict's order, each flattened), and ``grad_fn(v)``, the
+    gradient at the parameters ``v`` (a vector like ``w``), a new float64 vector.
     """
     probe = net.copy()
     if isinstance(probe, NoisyBNNetwork):
         probe.noise_enabled = False
+    for k, v in (params or {}).items():
+        if k not in probe.params or np.shape(v) != probe.params[k].shape:
+            raise ValueError(
+                f"params[{k!r}] does not match the network's parameter of that name "
+                f"(shape {probe.params[k].shape if k in probe.params else None})."
+            )
+        probe.params[k][...] = v
     X = probe.check_X(X)
     y = probe.check_y(y, X.shape[1])
+    names = list(probe.params)
+    shapes = [probe.params[k].shape for k in names]
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    w = np.concatenate([np.ravel(probe.params[k]) for k in names]).astype(np.float64)
 
-    def grad_fn(params):
-        for k, v in params.items():
-            probe.params[k][...] = v
-        _, grads = probe.loss_and_grads(X, y, training=True)
-        return {k: g.copy() for k, g in grads.items()}
+    def grad_fn(v):
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != w.shape:
+            raise ValueError(f"expected a vector of shape {w.shape}; got {v.shape}.")
+        start = 0
+        for k, sh, n in zip(names, shapes, sizes, strict=True):
+            probe.params[k][...] = v[start : start + n].reshape(sh)
+            start += n
+        with limit_blas_threads():
+            _, grads = probe.loss_and_grads(X, y, training=True)
+        return np.concatenate([np.ravel(grads[k]) for k in names]).astype(np.float64)
 
-    w = {k: v.copy() for k, v in net.params.items()}
-    sizes = np.atleast_1d(np.asarray(step_sizes, dtype=np.float64))
-    return np.array([gradient_change(grad_fn, w, s) for s in sizes])
-
-
-@dataclass(eq=False)
-class PredictivenessRun:
-    """Gradient predictiveness recorded along one training run.
-
-    Attributes
-    ----------
-    kind : ``"plain"`` or ``"bn"``.
-    history : the training History.
-    step : (n_records,): training steps of the measurements.
-    change : (n_records,): relative gradient change along a step of the
-        training learning rate, at each record.
-    step_sizes : (k,): step sizes of the final sweep.
-    change_by_size : (k,): relative gradient change at the end of training for
-        each step size.
-    lr : the training learning rate (the step size of ``change``).
-    """
-
-    kind: str
-    history: History
-    step: np.ndarray
-    change: np.ndarray
-    step_sizes: np.ndarray
-    change_by_size: np.ndarray
-    lr: float
-
-
-def predictiveness_runs(
-    kinds=("plain", "bn"),
-    steps: int = 300,
-    eval_every: int = 30,
-    lr: float = 0.1,
-    seed: int = 0,
-    n_measure: int = 500,
-    step_sizes=None,
-    sizes=FIGURE1_SIZES,
-    activation: str = "relu",
-    weight_scale: float | str = "he",
-    data=None,
-    progress: bool = True,
-    verbose: bool = True,
-) -> dict:
-    """Train networks and measure gradient predictiveness along the way.
-
-    Every ``eval_every`` steps, :func:`network_gradient_change` on a fixed
-    batch of the last ``n_measure`` training images, at step size ``lr``; at the
-    end, for every step size in ``step_sizes``.
-
-    The default network is the Figure-1 shape with ReLU units and He
-    initialization, trained with gradient descent at lr 0.1: both versions
-    learn from the first steps, so the comparison is not spoiled by the plateau
-    in which the sigmoid network without BN starts (where the gradient is tiny
-    and hardly changes because nothing is being learned).
-
-    Returns
-    -------
-    kind -> :class:`PredictivenessRun`.
-    """
-    X, y, Xt, yt = load_mnist() if data is None else data
-    Xm, ym = X[:, -n_measure:], y[-n_measure:]
-    sizes_grid = (
-        lr * np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
-        if step_sizes is None
-        else np.asarray(step_sizes, dtype=np.float64)
-    )
-    out = {}
-    for kind in kinds:
-        if kind not in ("plain", "bn"):
-            raise ValueError(f"kinds must be 'plain' or 'bn'; got {kind!r}.")
-        net = Network(
-            list(sizes),
-            activation=activation,
-            batchnorm=(kind == "bn"),
-            weight_scale=weight_scale,
-            seed=seed,
-        )
-        at, change = [], []
-
-        def measure(step, _hist, net=net, at=at, change=change):
-            at.append(step)
-            change.append(network_gradient_change(net, Xm, ym, [lr])[0])
-
-        t0 = time.perf_counter()
-        hist = train(
-            net,
-            GD(lr),
-            X,
-            y,
-            Xt,
-            yt,
-            batch_size=FIGURE1_BATCH,
-            steps=steps,
-            eval_every=eval_every,
-            seed=seed,
-            progress=progress,
-            callback=measure,
-        )
-        final = network_gradient_change(net, Xm, ym, sizes_grid)
-        out[kind] = PredictivenessRun(
-            kind, hist, np.array(at), np.array(change), sizes_grid, final, float(lr)
-        )
-        if verbose:
-            print(
-                f"{KIND_LABELS[kind]:>10s}: {steps} steps in "
-                f"{time.perf_counter() - t0:.1f} s; test accuracy "
-                f"{100 * hist.test_acc[-1]:.1f} %; median gradient change "
-                f"{np.median(out[kind].change[1:]):.2f}"
-            )
-    return out
-
-
-def plot_predictiveness(runs: Mapping[str, PredictivenessRun]):
-    """(a) relative gradient change along one training step, over training;
-    (b) at the end of training, against the step size (log-log).
-
-    Returns (fig, axes).
-    """
-    fig, (ax_a, ax_b) = subplots(1, 2, figsize=(10.0, 3.6))
-    for kind, r in runs.items():
-        color, label = KIND_COLORS[kind], KIND_LABELS[kind]
-        ax_a.plot(r.step, r.change, "o-", color=color, lw=2, ms=4, label=label)
-        ax_b.loglog(
-            r.step_sizes, r.change_by_size, "o-", color=color, lw=2, label=label
-        )
-    ax_a.set_xlabel("training step")
-    ax_a.set_ylabel("||g(w − lr·g) − g(w)|| / ||g(w)||")
-    lr = runs[next(iter(runs))].lr
-    ax_a.set_title(f"(a) gradient change along one step of {lr:g}")
-    ax_a.set_ylim(bottom=0)
-    ax_a.legend()
-    sizes = runs[next(iter(runs))].step_sizes
-    ax_b.xaxis.set_minor_formatter(NullFormatter())
-    ax_b.set_xticks(sizes, [f"{v:g}" for v in sizes])
-    ax_b.set_xlabel("step size along −g (log scale)")
-    ax_b.set_ylabel("relative gradient change (log scale)")
-    ax_b.set_title("(b) at the end of training")
-    ax_b.legend()
-    return fig, (ax_a, ax_b)
+    return w, grad_fn

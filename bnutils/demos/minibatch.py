@@ -2,11 +2,9 @@
 
 Every mini-batch (미니배치) is normalized with its own mean and variance only,
 so the statistics, and with them every normalized value, change from one
-mini-batch to the next. What the notebook computes and shows:
+mini-batch to the next. The notebook computes the lesson in its cells; this
+module holds the figures, the panel and the slow bookkeeping:
 
-* :func:`example_dataset` and :func:`same_example_in_batches`: one fixed example
-  put into many random mini-batches of a dataset; its ``Z_norm`` differs in
-  each.
 * The noise of the batch statistics for Gaussian data ``z ~ N(mu, sigma^2)``:
 
   - the batch mean ``mu_B`` has standard deviation ``sigma / sqrt(m)``
@@ -23,24 +21,24 @@ mini-batch to the next. What the notebook computes and shows:
   :func:`sample_batch_stats` and :func:`measure_stat_noise` sample thousands of
   mini-batches at once (vectorized, seeded per batch size);
   :func:`plot_stat_noise` draws the measurement against the theory on log-log
-  axes; :func:`stat_noise_panel` is the slider over ``m``.
-* :func:`batch_size_experiment` and :func:`plot_batch_size_experiment`: the
-  regularizing effect (정규화 효과): the same network, with and without Batch
-  Norm, trained on a small MNIST training set with several batch sizes for the
-  same number of epochs; train and test accuracy and their gap per batch size
-  and seed; :func:`gap_summary` compares the change of the gap with the
-  seed-to-seed spread. :data:`LARGE_CONFIG` is the longer run behind
-  :func:`recorded_large_result` (``python -m bnutils.demos.minibatch`` reruns
-  it); the notebook's quick run is a corner of it.
-* The exercise: :func:`batch_mean_std` and :func:`batch_var_std` are the
-  reference solutions, :func:`check_batch_mean_std` and
-  :func:`check_batch_var_std` the checkers (they never raise; they name the
-  usual mistakes: ``m`` for ``sqrt(m)``, ``m`` for ``m - 1``, the unbiased
-  formula, a variance returned instead of a standard deviation, ...).
+  axes; :func:`stat_noise_panel` is the slider over ``m``. The exercise's
+  checkers :func:`check_batch_mean_std` and :func:`check_batch_var_std` are
+  re-exported from :mod:`bnutils.checks`.
+* Ghost batches (고스트 배치; Hoffer, Hubara & Soudry 2017): Batch Norm's own
+  noise separated from the gradient's. :func:`ghost_batch_experiment` trains
+  the same ReLU network, from the same initial weights on the same
+  mini-batches of 64, once per configuration and seed, all seeds of a
+  configuration stacked into one array; only where each Batch Norm layer takes
+  its statistics from differs: ghost batches of 2 .. 64 examples
+  (:func:`ghost_bn_forward`, :func:`ghost_bn_backward`), the whole training
+  set (no batch noise), or statistics frozen for an epoch.
+  :func:`plot_ghost_experiment` draws test accuracy and the train-test gap per
+  seed. ``scripts/ghost_batch.py`` runs the full-size version.
 
-Arrays follow the course's layout (units, examples) = ``(n_l, m)``. A stack of
-many mini-batches of *one* unit is stored as ``(n_batches, m)``: one row per
-mini-batch, so statistics over ``axis=1`` give every batch's ``mu_B`` at once.
+Arrays follow the course's layout (units, examples) = ``(n_l, m)``; stacks of
+runs put the run (seed) first, ``(S, n_l, m)``. A stack of many mini-batches
+of *one* unit is stored as ``(n_batches, m)``: one row per mini-batch, so
+statistics over ``axis=1`` give every batch's ``mu_B`` at once.
 """
 
 from __future__ import annotations
@@ -62,6 +60,7 @@ from bnutils.checks.batch_noise import (
     check_batch_mean_std,
     check_batch_var_std,
 )
+from bnutils.threads import TRAINING_BLAS_THREADS, limit_blas_threads
 
 __all__ = [
     "BATCH_SIZE_OPTIONS",
@@ -69,29 +68,28 @@ __all__ = [
     "CHECK_TOL",
     "EXAMPLE_COLOR",
     "FIT_THRESHOLD",
-    "LARGE_CONFIG",
+    "GHOST_COLORS",
+    "GHOST_CONTROLS",
+    "GHOST_NOTEBOOK",
     "MEAN_COLOR",
-    "NOTEBOOK_CONFIG",
-    "RECORDED_LARGE",
     "VAR_COLOR",
-    "BatchSizeResult",
     "BatchStats",
+    "GhostResult",
     "NoiseMeasurement",
     "batch_mean_std",
-    "batch_size_experiment",
     "batch_var_mean",
     "batch_var_pdf",
     "batch_var_std",
     "check_batch_mean_std",
     "check_batch_var_std",
-    "example_dataset",
-    "gap_summary",
+    "ghost_batch_experiment",
+    "ghost_bn_backward",
+    "ghost_bn_forward",
+    "ghost_data",
     "measure_stat_noise",
     "noise_z_scores",
-    "plot_batch_size_experiment",
+    "plot_ghost_experiment",
     "plot_stat_noise",
-    "recorded_large_result",
-    "same_example_in_batches",
     "sample_batch_stats",
     "stat_noise_panel",
     "unbiased_var_std",
@@ -273,88 +271,6 @@ def batch_var_pdf(v, sigma, m: int) -> np.ndarray:
         (k / 2 - 1) * np.log(x) - x / 2 - (k / 2) * math.log(2) - math.lgamma(k / 2)
     )
     return np.where(v > 0, np.exp(log_pdf) / scale, 0.0)
-
-
-# --------------------------------------------------------------------------
-# One example in many mini-batches
-# --------------------------------------------------------------------------
-
-
-def example_dataset(n_examples: int = 4000, seed: int = 0) -> np.ndarray:
-    """A dataset's pre-activations in one layer of 3 units, shape (3, n_examples).
-
-    Unit means (2, -1, 0.5) and standard deviations (1, 3, 0.5): Gaussian,
-    seeded. Example 0 is the one the notebook follows.
-    """
-    from bnutils.data import gaussian_batch
-
-    n_examples = _count(n_examples, "n_examples", 3)
-    return gaussian_batch(
-        3, n_examples, mean=[2.0, -1.0, 0.5], std=[1.0, 3.0, 0.5], seed=seed
-    )
-
-
-def same_example_in_batches(
-    Z_all, index: int, m: int, n_batches: int, seed: int = 0, eps: float = 1e-5
-) -> dict:
-    """Put example ``index`` into ``n_batches`` random mini-batches of size ``m``.
-
-    Each mini-batch holds the example and ``m - 1`` other examples drawn
-    without replacement from the rest of the dataset (a fresh draw per batch).
-    The example is normalized with each batch's own mean and biased variance,
-    as Batch Norm does in training (gamma = 1, beta = 0).
-
-    Parameters
-    ----------
-    Z_all : the dataset's pre-activations, shape (n_l, N), N >= m.
-    index : which example (column of ``Z_all``) to follow.
-    m : mini-batch size, 2 <= m <= N.
-    n_batches : number of random mini-batches.
-    seed, eps : seed of the draws; eps as in :func:`bnutils.batchnorm_forward`.
-
-    Returns
-    -------
-    dict with
-
-    * ``"z_norm"``: the example's normalized value in each batch, (n_l, n_batches);
-    * ``"mu_B"``, ``"var_B"``: each batch's statistics, (n_l, n_batches);
-    * ``"others"``: the other examples' indices in each batch, (n_batches, m - 1);
-    * ``"z_norm_full"``: the example normalized with the whole dataset's mean
-      and biased variance, (n_l,).
-    """
-    Z_all = np.asarray(Z_all, dtype=np.float64)
-    if Z_all.ndim != 2:
-        raise ValueError(f"Z_all must have shape (n_l, N); got {Z_all.shape}.")
-    n_l, N = Z_all.shape
-    index = _count(index, "index", 0)
-    if index >= N:
-        raise ValueError(f"index must be below N = {N}; got {index}.")
-    m = int(_batch_sizes(m))
-    if m > N:
-        raise ValueError(f"m = {m} is larger than the dataset (N = {N}).")
-    n_batches = _count(n_batches, "n_batches", 1)
-    rng = np.random.default_rng(seed)
-    # m - 1 distinct positions among the N - 1 other examples, per batch: the
-    # smallest m - 1 of N - 1 random keys (a vectorized draw without replacement).
-    keys = rng.random((n_batches, N - 1))
-    pos = np.argpartition(keys, m - 2, axis=1)[:, : m - 1]
-    others = pos + (pos >= index)  # skip the example itself, (n_batches, m - 1)
-    x = Z_all[:, index]  # (n_l,)
-    batch = np.concatenate(
-        [np.broadcast_to(x[:, None, None], (n_l, n_batches, 1)), Z_all[:, others]],
-        axis=2,
-    )  # (n_l, n_batches, m); the example is column 0 of every batch
-    mu_B = batch.mean(axis=2)
-    var_B = np.mean((batch - mu_B[..., None]) ** 2, axis=2)
-    z_norm = (x[:, None] - mu_B) / np.sqrt(var_B + eps)
-    mu, var = Z_all.mean(axis=1), Z_all.var(axis=1)
-    return {
-        "z_norm": z_norm,
-        "mu_B": mu_B,
-        "var_B": var_B,
-        "others": others,
-        "z_norm_full": (x - mu) / np.sqrt(var + eps),
-    }
 
 
 # --------------------------------------------------------------------------
@@ -825,408 +741,665 @@ def stat_noise_panel(
 
 
 # --------------------------------------------------------------------------
-# The regularizing effect: batch size vs train/test gap
+# Ghost batches: Batch Norm's own noise, with the gradient's held fixed
 # --------------------------------------------------------------------------
 
-#: The quick run in the notebook (a few seconds): a corner of :data:`LARGE_CONFIG`
-#: (same epochs, same seeds), so its numbers reproduce the recorded ones.
-NOTEBOOK_CONFIG = {
-    "batch_sizes": (8, 64),
+#: The controls the ghost-batch experiment knows, besides ghost sizes (ints).
+GHOST_CONTROLS = {
+    "whole": "whole set (no noise)",
+    "whole_nograd": "whole set, no gradient",
+    "frozen": "frozen statistics",
+    "plain": "no Batch Norm",
+}
+
+#: Colours of the controls in the figures (ghost sizes are Batch Norm blue).
+GHOST_COLORS = {
+    "whole": plots.OKABE_ITO["green"],
+    "whole_nograd": plots.OKABE_ITO["sky_blue"],
+    "frozen": plots.OKABE_ITO["orange"],
+    "plain": plots.PLAIN_COLOR,
+}
+
+#: The notebook's run (a few seconds): every ghost size the issue asks for and
+#: both no-noise controls, five seeds. ``scripts/ghost_batch.py`` runs the same
+#: experiment with more seeds, more ghost sizes and at full image size.
+GHOST_NOTEBOOK = {
+    "configs": (2, 4, 8, 16, 64, "whole", "frozen"),
+    "seeds": (0, 1, 2, 3, 4),
     "n_train": 500,
-    "epochs": 30,
-    "seeds": (0, 1),
+    "batch_size": 64,
+    "epochs": 15,
+    "lr": 0.5,
+    "momentum_beta": 0.9,
+    "hidden": (100, 100),
+    "pool": 2,
 }
 
-#: The longer run behind :func:`recorded_large_result` (about 30 s of CPU):
-#: ``python -m bnutils.demos.minibatch`` reruns it and prints the table.
-LARGE_CONFIG = {
-    "batch_sizes": (4, 8, 16, 32, 64, 128),
-    "n_train": 500,
-    "epochs": 30,
-    "seeds": (0, 1, 2),
-}
-
-#: Correct answers of every run of :data:`LARGE_CONFIG`, as printed by
-#: ``python -m bnutils.demos.minibatch`` (numpy float64, OpenBLAS, x86-64; 48 s
-#: on 2 busy cores). Indexed [kind ("BN", "plain")][seed (0, 1, 2)][batch size
-#: (4, 8, 16, 32, 64, 128)]; out of 500 training and 1000 test images.
-RECORDED_LARGE = {
-    "train_correct": [
-        [
-            [499, 500, 500, 500, 500, 500],
-            [499, 500, 500, 500, 500, 500],
-            [498, 500, 500, 500, 500, 499],
-        ],
-        [
-            [500, 500, 500, 500, 500, 481],
-            [500, 500, 500, 500, 500, 476],
-            [500, 500, 500, 500, 498, 482],
-        ],
-    ],
-    "test_correct": [
-        [
-            [851, 856, 853, 868, 861, 851],
-            [851, 861, 865, 858, 857, 858],
-            [851, 875, 871, 859, 859, 846],
-        ],
-        [
-            [889, 877, 867, 869, 865, 861],
-            [880, 885, 871, 869, 869, 857],
-            [887, 882, 872, 866, 865, 854],
-        ],
-    ],
-}
-
-
-@dataclass
-class BatchSizeResult:
-    """Train and test accuracy per network kind, seed and batch size.
-
-    Attributes
-    ----------
-    batch_sizes : int, (n_sizes,).
-    seeds : int, (n_seeds,).
-    kinds : names of the networks, e.g. ``("BN", "plain")``; (n_kinds,).
-    train_acc, test_acc : accuracy after training, inference mode, shape
-        (n_kinds, n_seeds, n_sizes). Train accuracy is on the whole training set.
-    steps : optimizer steps per run for each batch size, (n_sizes,).
-    seconds : wall time of the whole experiment.
-    config : the settings.
-    """
-
-    batch_sizes: np.ndarray
-    seeds: np.ndarray
-    kinds: tuple
-    train_acc: np.ndarray
-    test_acc: np.ndarray
-    steps: np.ndarray
-    seconds: float = 0.0
-    config: dict = field(default_factory=dict)
-
-    @property
-    def gap(self) -> np.ndarray:
-        """``train_acc - test_acc``, shape (n_kinds, n_seeds, n_sizes)."""
-        return self.train_acc - self.test_acc
-
-    def table(self) -> str:
-        """A plain-text table: one row per network kind and batch size, accuracy
-        in percent as mean over seeds, and the gap's range over seeds."""
-        lines = [
-            f"{'net':<6}{'m':>5}{'steps':>7}{'train %':>9}{'test %':>9}"
-            f"{'gap %':>8}   gap per seed %"
-        ]
-        for k, kind in enumerate(self.kinds):
-            for j, m in enumerate(self.batch_sizes):
-                tr = 100 * self.train_acc[k, :, j]
-                te = 100 * self.test_acc[k, :, j]
-                gp = tr - te
-                per_seed = " ".join(f"{g:5.1f}" for g in gp)
-                lines.append(
-                    f"{kind:<6}{m:>5}{self.steps[j]:>7}{tr.mean():>9.1f}"
-                    f"{te.mean():>9.1f}{gp.mean():>8.1f}   {per_seed}"
-                )
-        return "\n".join(lines)
-
-
-def batch_size_experiment(
-    batch_sizes=NOTEBOOK_CONFIG["batch_sizes"],
-    n_train: int = NOTEBOOK_CONFIG["n_train"],
-    epochs: int = NOTEBOOK_CONFIG["epochs"],
-    seeds=NOTEBOOK_CONFIG["seeds"],
-    kinds=("BN", "plain"),
-    hidden=(100, 100),
-    lr: float = 0.1,
-    data=None,
-    progress: bool = True,
-) -> BatchSizeResult:
-    """Train the same network with several batch sizes on a small training set.
-
-    The network is ``784 -> hidden -> 10`` with ReLU units and He-initialized
-    weights, with Batch Norm on every hidden layer (``"BN"``) or without
-    (``"plain"``). Every run sees the same number of examples: ``epochs``
-    passes over the ``n_train`` training images (``epochs * (n_train // m)``
-    steps of momentum, learning rate ``lr``, momentum 0.9). Seed ``s`` fixes the
-    initial weights (the same for both kinds) and the mini-batch order; the
-    training subset is the same for every run.
-
-    Parameters
-    ----------
-    batch_sizes : mini-batch sizes m, each in 2..n_train.
-    n_train : training images (a stratified subset of the shipped MNIST, seed 0);
-        the test set is the shipped 1000 test images.
-    epochs : passes over the training set per run.
-    seeds : one run per seed, network kind and batch size.
-    kinds : subset of ``("BN", "plain")``.
-    hidden : hidden layer sizes.
-    lr : learning rate of momentum.
-    data : optional ``(X_train, y_train, X_test, y_test)`` in the course's layout
-        (X: (784, m)); default: :func:`bnutils.data.load_mnist`.
-    progress : one progress bar over all runs (inside a notebook).
-
-    Returns a :class:`BatchSizeResult`; the same arguments give the same numbers.
-    """
-    from bnutils.data import load_mnist
-    from bnutils.network import Network
-    from bnutils.optim import make_optimizer
-    from bnutils.train import train
-
-    kinds = tuple(kinds)
-    if not kinds or any(k not in ("BN", "plain") for k in kinds):
-        raise ValueError(
-            f"kinds must be a non-empty subset of ('BN', 'plain'); got {kinds}."
-        )
-    n_train = _count(n_train, "n_train", 2)
-    epochs = _count(epochs, "epochs", 1)
-    sizes = _batch_sizes(batch_sizes, "batch_sizes").ravel()
-    if sizes.size == 0 or np.any(sizes > n_train):
-        raise ValueError(
-            f"batch_sizes must be a non-empty list of sizes between 2 and n_train = "
-            f"{n_train}; got {batch_sizes!r}."
-        )
-    seeds = np.array(
-        [_count(s, "seed", 0) for s in np.atleast_1d(seeds)], dtype=np.int64
-    )
-    if seeds.size == 0:
-        raise ValueError("seeds is empty; give at least one seed.")
-    lr = _positive(lr, "lr")
-    if data is None:
-        data = load_mnist(n_train=n_train, seed=0)
-    X, y, Xt, yt = data
-    if X.shape[1] != n_train:
-        raise ValueError(
-            f"data has {X.shape[1]} training examples; n_train is {n_train}."
-        )
-    layer_sizes = [X.shape[0], *[int(h) for h in hidden], int(np.max(y)) + 1]
-    steps = epochs * (n_train // sizes)
-    shape = (len(kinds), seeds.size, sizes.size)
-    train_acc, test_acc = np.zeros(shape), np.zeros(shape)
-    total = int(steps.sum()) * seeds.size * len(kinds)
-    done = 0
-    t0 = time.perf_counter()
-    with widgets.Progress(total, "training runs", enabled=progress) as bar:
-        for k, kind in enumerate(kinds):
-            for i, seed in enumerate(seeds):
-                for j, m in enumerate(sizes):
-                    net = Network(
-                        layer_sizes,
-                        activation="relu",
-                        batchnorm=(kind == "BN"),
-                        weight_scale="he",
-                        seed=int(seed),
-                    )
-                    train(
-                        net,
-                        make_optimizer("momentum", lr),
-                        X,
-                        y,
-                        batch_size=int(m),
-                        steps=int(steps[j]),
-                        eval_every=int(steps[j]),
-                        probe=X[:, :2],
-                        seed=int(seed),
-                        progress=False,
-                    )
-                    train_acc[k, i, j] = net.accuracy(X, y)
-                    test_acc[k, i, j] = net.accuracy(Xt, yt)
-                    done += int(steps[j])
-                    bar.update(done)
-    return BatchSizeResult(
-        sizes,
-        seeds,
-        kinds,
-        train_acc,
-        test_acc,
-        steps,
-        time.perf_counter() - t0,
-        {
-            "n_train": n_train,
-            "n_test": int(Xt.shape[1]),
-            "epochs": epochs,
-            "layer_sizes": layer_sizes,
-            "activation": "relu",
-            "optimizer": f"momentum(lr={lr}, momentum_beta=0.9)",
-        },
-    )
-
-
-def recorded_large_result() -> BatchSizeResult:
-    """The recorded run of :data:`LARGE_CONFIG` (:data:`RECORDED_LARGE`) as a
-    :class:`BatchSizeResult` (``seconds`` is 0: nothing is trained)."""
-    cfg = LARGE_CONFIG
-    sizes = np.array(cfg["batch_sizes"], dtype=np.int64)
-    return BatchSizeResult(
-        sizes,
-        np.array(cfg["seeds"], dtype=np.int64),
-        ("BN", "plain"),
-        np.array(RECORDED_LARGE["train_correct"], dtype=np.float64) / cfg["n_train"],
-        np.array(RECORDED_LARGE["test_correct"], dtype=np.float64) / 1000,
-        cfg["epochs"] * (cfg["n_train"] // sizes),
-        0.0,
-        {
-            "n_train": cfg["n_train"],
-            "n_test": 1000,
-            "epochs": cfg["epochs"],
-            "layer_sizes": [784, 100, 100, 10],
-            "activation": "relu",
-            "optimizer": "momentum(lr=0.1, momentum_beta=0.9)",
-            "recorded": True,
-        },
-    )
-
-
-#: A run counts as having fitted its training set at this training accuracy (%).
+#: A run counts as having fitted its training set at this training accuracy (%):
+#: only then does the train-test gap measure overfitting.
 FIT_THRESHOLD = 99.0
 
 
-def gap_summary(result: BatchSizeResult) -> dict[str, dict[str, float]]:
-    """How much the train-test gap changes with m, compared with seed noise.
+def _last_axis_sum(A):
+    """Sum over the last axis, keepdims (shape (..., 1)), as a matrix-vector
+    product: numpy's own reductions over a short last axis (a ghost batch of 2
+    to 64 values) are many times slower."""
+    A = np.ascontiguousarray(A)
+    ones = np.ones((A.shape[-1], 1), dtype=A.dtype)
+    return (A.reshape(-1, A.shape[-1]) @ ones).reshape(*A.shape[:-1], 1)
 
-    A gap only measures overfitting when the training set is fitted, so the
-    comparison uses the batch sizes at which every seed reached
-    :data:`FIT_THRESHOLD` % training accuracy. For each network kind, in
-    percentage points unless stated:
 
-    * ``"m_small"``, ``"m_large"``: the smallest and largest such batch size
-      (NaN if none);
-    * ``"gap_small_m"``, ``"gap_large_m"``: the mean gap over seeds there;
-    * ``"change"``: ``gap_large_m - gap_small_m`` (positive: less overfitting
-      with small batches, what a regularizing noise predicts);
-    * ``"seed_range"``: the largest spread (max - min over seeds) of the gap at
-      any of the fitted batch sizes (0 with a single seed);
-    * ``"n_unfitted"``: how many batch sizes were left out;
-    * ``"within_noise"``: 1.0 if ``|change| <= seed_range``, else 0.0.
+def ghost_bn_forward(Z, gamma, beta, ghost_size: int, eps: float = 1e-5):
+    """Batch Norm over ghost batches, for stacks of runs (training mode).
+
+    The same maths as :func:`bnutils.solutions.ghost_batchnorm_forward`, with
+    any number of leading axes: the last axis (m examples) is cut into
+    ``m // ghost_size`` consecutive ghost batches, each normalized with its own
+    mean and biased variance.
+
+    Parameters
+    ----------
+    Z : shape (..., n_l, m), m a multiple of ghost_size.
+    gamma, beta : shape (..., n_l, 1).
+    ghost_size : examples per ghost batch; ``m`` is ordinary Batch Norm.
+    eps : added to the variance inside the square root.
+
+    Returns
+    -------
+    Z_tilde : shape of Z.
+    cache : ``(Z_norm, inv_std, ghost_size)`` for :func:`ghost_bn_backward`;
+        ``inv_std`` has shape (..., n_l, m // ghost_size, 1).
     """
-    out = {}
-    gap = 100.0 * result.gap
-    for k, kind in enumerate(result.kinds):
-        fitted = np.all(100.0 * result.train_acc[k] >= FIT_THRESHOLD, axis=0)
-        cols = np.flatnonzero(fitted)
-        g = gap[k][:, cols]  # (n_seeds, n_fitted)
-        if cols.size == 0:
-            nan = float("nan")
-            out[kind] = dict.fromkeys(
-                ("m_small", "m_large", "gap_small_m", "gap_large_m", "change"), nan
-            )
-            out[kind].update(
-                seed_range=nan, n_unfitted=float(fitted.size), within_noise=nan
-            )
+    *lead, n_l, m = Z.shape
+    if not 2 <= ghost_size <= m or m % ghost_size:
+        raise ValueError(
+            f"ghost_size must be at least 2 and divide the {m} examples; got "
+            f"{ghost_size}."
+        )
+    g = ghost_size
+    Zg = Z.reshape(*lead, n_l, m // g, g)  # ghost batch j: columns j*g .. j*g + g-1
+    mu = _last_axis_sum(Zg) / g
+    Zc = Zg - mu
+    var = _last_axis_sum(Zc * Zc) / g  # biased, as Batch Norm
+    inv_std = 1.0 / np.sqrt(var + eps)
+    Zc *= inv_std
+    Z_norm = Zc.reshape(Z.shape)
+    Z_tilde = Z_norm * gamma
+    Z_tilde += beta
+    return Z_tilde, (Z_norm, inv_std, g)
+
+
+def ghost_bn_backward(dZ_tilde, gamma, cache):
+    """Backward pass of :func:`ghost_bn_forward`.
+
+    Within each ghost batch of g examples, the Batch Norm gradient
+    ``dZ = inv_std * (dZ_norm - mean(dZ_norm) - Z_norm * mean(dZ_norm * Z_norm))``
+    with the means over that ghost batch; ``dgamma`` and ``dbeta`` sum over
+    all m examples.
+
+    Returns ``(dZ, dgamma, dbeta)`` with the shapes of Z, gamma and beta.
+    """
+    Z_norm, inv_std, g = cache
+    *lead, n_l, m = Z_norm.shape
+    shape3 = (*lead, n_l, m // g, g)
+    dZt = dZ_tilde.reshape(shape3)
+    Zn = Z_norm.reshape(shape3)
+    # gamma is one number per unit, so the ghost-batch sums of dZ_norm = dZt * gamma
+    # and of dZ_norm * Z_norm are gamma times those of dZt and dZt * Z_norm.
+    sum_dzt = _last_axis_sum(dZt)  # (..., n_l, k, 1)
+    sum_dzt_zn = _last_axis_sum(dZt * Zn)
+    dgamma = sum_dzt_zn.sum(axis=-2)  # (..., n_l, 1)
+    dbeta = sum_dzt.sum(axis=-2)
+    dZ = dZt - sum_dzt / g
+    dZ -= Zn * (sum_dzt_zn / g)
+    dZ *= gamma[..., None] * inv_std
+    return dZ.reshape(Z_norm.shape), dgamma, dbeta
+
+
+def ghost_data(n_train: int = 500, pool: int = 2, dtype=np.float32, seed: int = 0):
+    """The experiment's data: a stratified subset of the shipped MNIST.
+
+    ``n_train`` training images (class counts differ by at most one, seeded by
+    ``seed``) and all 1,000 test images, with ``pool x pool`` average pooling
+    (``pool=2``: 14 x 14 = 196 pixels; ``pool=1``: the 784 raw pixels).
+
+    Returns ``(X_train, y_train, X_test, y_test)``: X of shape
+    ``(784 // pool**2, m)``, y int64 of shape ``(m,)``.
+    """
+    from bnutils.data import load_mnist
+
+    pool = _count(pool, "pool", 1)
+    if 28 % pool:
+        raise ValueError(f"pool must divide 28 (1, 2, 4, 7, 14); got {pool}.")
+    X, y, Xt, yt = load_mnist(n_train=n_train, seed=seed, dtype=dtype)
+
+    def pooled(A):
+        side = 28 // pool
+        m = A.shape[1]
+        return A.reshape(side, pool, side, pool, m).mean(axis=(1, 3)).reshape(-1, m)
+
+    return (pooled(X), y, pooled(Xt), yt) if pool > 1 else (X, y, Xt, yt)
+
+
+def _config_label(config) -> str:
+    if isinstance(config, str):
+        return GHOST_CONTROLS[config]
+    return f"ghost {config}"
+
+
+def _check_configs(configs, batch_size: int) -> tuple:
+    out = []
+    for c in configs:
+        if isinstance(c, str):
+            if c not in GHOST_CONTROLS:
+                raise ValueError(
+                    f"a config is a ghost size (an int dividing batch_size = "
+                    f"{batch_size}) or one of {list(GHOST_CONTROLS)}; got {c!r}."
+                )
+            out.append(c)
             continue
-        change = float(g[:, -1].mean() - g[:, 0].mean())
-        spread = float(np.max(g.max(axis=0) - g.min(axis=0)))
-        out[kind] = {
-            "m_small": float(result.batch_sizes[cols[0]]),
-            "m_large": float(result.batch_sizes[cols[-1]]),
-            "gap_small_m": float(g[:, 0].mean()),
-            "gap_large_m": float(g[:, -1].mean()),
-            "change": change,
-            "seed_range": spread,
-            "n_unfitted": float(fitted.size - cols.size),
-            "within_noise": float(abs(change) <= spread),
-        }
-    return out
+        g = _count(c, "a ghost size", 2)
+        if batch_size % g:
+            raise ValueError(
+                f"ghost size {g} does not divide batch_size = {batch_size}: every "
+                "ghost batch must have the same size."
+            )
+        out.append(g)
+    if not out or len(set(out)) != len(out):
+        raise ValueError(
+            f"configs must be a non-empty list without repeats; got {configs!r}."
+        )
+    return tuple(out)
 
 
-def plot_batch_size_experiment(result: BatchSizeResult, axes=None) -> dict:
-    """Train and test accuracy (left) and their gap (right) against batch size.
+class _Stack:
+    """One configuration trained for several seeds at once (leading axis S).
 
-    Log-2 x axis. Blue: with Batch Norm; vermillion: without. Left: test
-    accuracy (solid, circles) and train accuracy (dashed, triangles), mean over
-    seeds. Right: the gap train - test in percentage points; small dots are the
-    individual seeds, the line their mean.
+    ``p`` and ``grads`` map parameter names (``W1``.., ``b1``.., ``gamma1``..,
+    ``beta1``..) to arrays of shape (S, ...), views into the experiment's flat
+    buffers. A Batch Norm configuration keeps its hidden biases at 0 (their
+    gradient is 0, as BN removes any shift before it); ``"plain"`` keeps
+    gamma = 1 and beta = 0 unused.
+    """
 
-    Returns a dict of artists (``"axes"``, ``"test_lines"``, ``"train_lines"``,
-    ``"gap_lines"``, ``"gap_dots"``) keyed by network kind where relevant.
+    def __init__(self, config, p, grads, n_layers, eps):
+        self.config = config
+        self.p = p
+        self.grads = grads
+        self.L = n_layers
+        self.eps = eps
+        self.stats = None  # frozen: per hidden layer (mu, var), (S, n_l, 1)
+
+    # -- forward ------------------------------------------------------------
+    def forward(self, A0, stats=None):
+        """Forward pass; returns the output pre-activations (S, n_out, m) and
+        per hidden layer ``(A_prev, Zt, bn_cache)``."""
+        p, mode = self.p, self.config
+        caches, A = [], A0
+        for layer in range(1, self.L):
+            Z = p[f"W{layer}"] @ A
+            gamma, beta = p[f"gamma{layer}"], p[f"beta{layer}"]
+            if mode == "plain":
+                Zt, c = Z + p[f"b{layer}"], None
+            elif mode in ("frozen", "whole_nograd") or stats is not None:
+                mu, var = (stats or self.stats)[layer]
+                inv_std = 1.0 / np.sqrt(var + self.eps)
+                Zn = (Z - mu) * inv_std
+                Zt, c = gamma * Zn + beta, (Zn, inv_std)
+            else:
+                g = Z.shape[-1] if mode == "whole" else mode
+                Zt, c = ghost_bn_forward(Z, gamma, beta, g, self.eps)
+            caches.append((A, Zt, c))
+            A = np.maximum(Zt, 0.0)
+        L = self.L
+        return p[f"W{L}"] @ A + p[f"b{L}"], caches, A
+
+    def population_stats(self, X):
+        """Per hidden layer, the mean and biased variance of Z over all of X
+        (each layer normalized with its own statistics before the next)."""
+        stats, A = {}, X
+        for layer in range(1, self.L):
+            Z = self.p[f"W{layer}"] @ A
+            mu = Z.mean(axis=-1, keepdims=True)
+            var = Z.var(axis=-1, keepdims=True)
+            stats[layer] = (mu, var)
+            Zn = (Z - mu) / np.sqrt(var + self.eps)
+            A = np.maximum(self.p[f"gamma{layer}"] * Zn + self.p[f"beta{layer}"], 0.0)
+        return stats
+
+    # -- backward -----------------------------------------------------------
+    def backward(self, ZL, caches, A_last, y, cols=None):
+        """Gradients of the mean cross-entropy, written into ``self.grads``.
+
+        y : labels, (S, b). cols : None when the loss covers all m columns of
+        ZL; else (S, b) indices of the columns that carry the loss (the
+        ``"whole"`` configuration runs the whole training set forward).
+        Returns the loss of each run, shape (S,).
+        """
+        S, _, m = ZL.shape
+        seeds = np.arange(S)[:, None]
+        shifted = ZL - ZL.max(axis=1, keepdims=True)
+        expz = np.exp(shifted)
+        total = expz.sum(axis=1, keepdims=True)
+        P = expz / total
+        logp = shifted - np.log(total)
+        b = y.shape[1]
+        if cols is None:
+            cols = np.broadcast_to(np.arange(m), (S, m))
+            dZ = P
+        else:
+            dZ = np.zeros_like(P)
+            dZ[seeds, :, cols] = P[seeds, :, cols]
+        loss = -logp[seeds, y, cols].mean(axis=1)
+        dZ[seeds, y, cols] -= 1.0
+        dZ /= b
+        g, p, L = self.grads, self.p, self.L
+        np.matmul(dZ, A_last.swapaxes(-1, -2), out=g[f"W{L}"])
+        g[f"b{L}"][...] = _last_axis_sum(dZ)
+        dA = p[f"W{L}"].swapaxes(-1, -2) @ dZ
+        for layer in range(L - 1, 0, -1):
+            A_prev, Zt, c = caches[layer - 1]
+            dZt = dA * (Zt > 0)
+            if self.config == "plain":
+                dZl = dZt
+                g[f"b{layer}"][...] = _last_axis_sum(dZt)
+            elif c is not None and len(c) == 2:  # frozen statistics: constants
+                Zn, inv_std = c
+                g[f"gamma{layer}"][...] = _last_axis_sum(dZt * Zn)
+                g[f"beta{layer}"][...] = _last_axis_sum(dZt)
+                dZl = dZt * (p[f"gamma{layer}"] * inv_std)
+            else:
+                dZl, dgamma, dbeta = ghost_bn_backward(dZt, p[f"gamma{layer}"], c)
+                g[f"gamma{layer}"][...] = dgamma
+                g[f"beta{layer}"][...] = dbeta
+            if A_prev.ndim == 2:  # the input X, shared by every run
+                np.matmul(dZl, A_prev.T, out=g[f"W{layer}"])
+            else:
+                np.matmul(dZl, A_prev.swapaxes(-1, -2), out=g[f"W{layer}"])
+            if layer > 1:
+                dA = p[f"W{layer}"].swapaxes(-1, -2) @ dZl
+        return loss
+
+
+@dataclass
+class GhostResult:
+    """Accuracy and loss after training, per configuration and seed.
+
+    Attributes
+    ----------
+    configs : ghost sizes (int) and controls (``"whole"``, ``"frozen"``,
+        ``"plain"``), (n_configs,).
+    seeds : int, (n_seeds,).
+    train_acc, test_acc : in [0, 1], shape (n_configs, n_seeds): inference
+        mode, every Batch Norm layer normalized with the population statistics
+        of the whole training set after training.
+    train_loss, test_loss : mean cross-entropy, same shape and mode.
+    settings : the experiment's settings.
+    seconds : wall time.
+    params : with ``keep_params=True``, config -> parameter name -> the final
+        values of every seed, shape (n_seeds, ...); else empty.
+    """
+
+    configs: tuple
+    seeds: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    settings: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    params: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Train minus test accuracy in percentage points, (n_configs, n_seeds)."""
+        return 100.0 * (self.train_acc - self.test_acc)
+
+    @property
+    def labels(self) -> list[str]:
+        """A readable name per configuration (``"ghost 8"``, ``"whole set (no
+        noise)"``, ...)."""
+        return [_config_label(c) for c in self.configs]
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Whether every seed reached :data:`FIT_THRESHOLD` % training accuracy,
+        per configuration (n_configs,)."""
+        return np.all(100.0 * self.train_acc >= FIT_THRESHOLD, axis=1)
+
+    def row(self, config) -> int:
+        """The row of a configuration (a ghost size or a control name)."""
+        return list(self.configs).index(config)
+
+    def table(self) -> str:
+        """Plain-text table: per configuration, mean train and test accuracy,
+        the gap's mean and seed spread (sample std, ddof=1; range), per seed."""
+        n = self.seeds.size
+        lines = [
+            f"{'BN statistics over':<22}{'train %':>8}{'test %':>8}"
+            f"{'gap (points)':>16}   gap per seed ({n} seeds)"
+        ]
+        for i, label in enumerate(self.labels):
+            gap = self.gap[i]
+            spread = gap.std(ddof=1) if n > 1 else 0.0
+            note = "" if self.fitted[i] else "  <- not fitted"
+            lines.append(
+                f"{label:<22}{100 * self.train_acc[i].mean():>8.1f}"
+                f"{100 * self.test_acc[i].mean():>8.1f}"
+                f"{gap.mean():>9.1f} ± {spread:<4.1f}   "
+                + " ".join(f"{v:5.1f}" for v in gap)
+                + note
+            )
+        return "\n".join(lines)
+
+
+def ghost_batch_experiment(
+    configs=GHOST_NOTEBOOK["configs"],
+    seeds=GHOST_NOTEBOOK["seeds"],
+    n_train: int = GHOST_NOTEBOOK["n_train"],
+    batch_size: int = GHOST_NOTEBOOK["batch_size"],
+    epochs: int = GHOST_NOTEBOOK["epochs"],
+    lr: float = GHOST_NOTEBOOK["lr"],
+    momentum_beta: float = GHOST_NOTEBOOK["momentum_beta"],
+    hidden=GHOST_NOTEBOOK["hidden"],
+    pool: int = GHOST_NOTEBOOK["pool"],
+    eps: float = 1e-5,
+    dtype=np.float32,
+    data=None,
+    progress: bool = True,
+    keep_params: bool = False,
+) -> GhostResult:
+    """Train one ReLU network per configuration and seed; only the Batch Norm
+    statistics differ between configurations.
+
+    Every run: ``n_x -> hidden -> 10`` ReLU network (He initialization, Batch
+    Norm on each hidden layer unless ``"plain"``), gradient mini-batches of
+    ``batch_size`` examples, ``epochs`` passes over the ``n_train`` training
+    images (the last incomplete mini-batch of an epoch dropped), momentum as in
+    the course (``v = beta v + (1 - beta) dW``, ``W -= lr v``). Seed ``s`` fixes
+    the initial weights (those of ``Network(..., weight_scale="he", seed=s)``)
+    and the order of the mini-batches (that of :func:`bnutils.train.train` with
+    ``seed=s``), the same for every configuration. What a configuration sets:
+
+    * an int ``g``: the statistics of each Batch Norm layer come from ghost
+      batches of ``g`` consecutive examples of the mini-batch
+      (:func:`ghost_bn_forward`; ``g = batch_size`` is ordinary Batch Norm);
+    * ``"whole"``: from the whole training set, recomputed at every step with
+      the current weights, with the gradient through them, while the loss is
+      that of the mini-batch: Batch Norm without any batch noise;
+    * ``"frozen"``: from the whole training set, recomputed once per epoch and
+      held fixed (no gradient through them), like inference-mode Batch Norm;
+    * ``"whole_nograd"``: from the whole training set, recomputed at every step
+      but without the gradient through them (separates the two differences
+      of ``"frozen"``: stale statistics and no gradient through them);
+    * ``"plain"``: no Batch Norm (a bias ``b`` on each hidden layer instead).
+
+    After training, each Batch Norm layer is evaluated with the population
+    statistics of the whole training set (inference mode): train and test
+    accuracy and loss per run.
+
+    Parameters
+    ----------
+    configs : ghost sizes (ints >= 2 dividing ``batch_size``) and controls.
+    seeds : one run per seed and configuration.
+    n_train, pool : the data (:func:`ghost_data`); ignored when ``data`` is given.
+    batch_size, epochs, lr, momentum_beta, hidden, eps : as above.
+    dtype : np.float32 (fast) or np.float64 (for tests).
+    data : optional ``(X_train, y_train, X_test, y_test)``, X of shape (n_x, m).
+    progress : a progress bar over the training steps (inside a notebook).
+    keep_params : keep every run's final parameters in ``result.params``.
+
+    Returns a :class:`GhostResult`; the same arguments give the same numbers.
+    """
+    from bnutils.network import Network
+
+    batch_size = _count(batch_size, "batch_size", 2)
+    configs = _check_configs(configs, batch_size)
+    seeds = np.array([_count(s, "seed", 0) for s in np.atleast_1d(seeds)])
+    if seeds.size == 0:
+        raise ValueError("seeds is empty; give at least one seed.")
+    epochs = _count(epochs, "epochs", 1)
+    lr = _positive(lr, "lr")
+    momentum_beta = float(momentum_beta)
+    if not 0.0 <= momentum_beta < 1.0:
+        raise ValueError(f"momentum_beta must be in [0, 1); got {momentum_beta}.")
+    dt = np.dtype(dtype)
+    if data is None:
+        data = ghost_data(n_train, pool, dt)
+    X, y, Xt, yt = (np.asarray(a) for a in data)
+    X, Xt = X.astype(dt, copy=False), Xt.astype(dt, copy=False)
+    n_train = X.shape[1]
+    if batch_size > n_train:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n_train} examples.")
+    sizes = [X.shape[0], *(_count(h, "hidden size", 1) for h in hidden), 10]
+    L = len(sizes) - 1
+    S, C = seeds.size, len(configs)
+
+    # One flat buffer each for parameters, gradients and momentum, so that the
+    # update is three vectorized operations over every run at once.
+    shapes = {}
+    for layer in range(1, L + 1):
+        shapes[f"W{layer}"] = (sizes[layer], sizes[layer - 1])
+        shapes[f"b{layer}"] = (sizes[layer], 1)
+        if layer < L:
+            shapes[f"gamma{layer}"] = (sizes[layer], 1)
+            shapes[f"beta{layer}"] = (sizes[layer], 1)
+    per_run = sum(math.prod(s) for s in shapes.values())
+    flat = np.zeros(C * S * per_run, dtype=dt)
+    flat_g = np.zeros_like(flat)
+    velocity = np.zeros_like(flat)
+
+    def views(buf, c):
+        out, start = {}, c * S * per_run
+        for name, shp in shapes.items():
+            n = S * math.prod(shp)
+            out[name] = buf[start : start + n].reshape(S, *shp)
+            start += n
+        return out
+
+    stacks = [
+        _Stack(cfg, views(flat, c), views(flat_g, c), L, eps)
+        for c, cfg in enumerate(configs)
+    ]
+    init = [
+        Network(sizes, activation="relu", weight_scale="he", seed=int(s)) for s in seeds
+    ]
+    for st in stacks:
+        for layer in range(1, L + 1):
+            st.p[f"W{layer}"][...] = np.stack([n.params[f"W{layer}"] for n in init])
+        for layer in range(1, L):
+            st.p[f"gamma{layer}"][...] = 1.0
+
+    # The mini-batch order of bnutils.train.train: reshuffle when the next
+    # batch would run past the end of the data.
+    rngs = [np.random.default_rng(int(s)) for s in seeds]
+    orders = [r.permutation(n_train) for r in rngs]
+    pos = 0
+    steps = epochs * (n_train // batch_size)
+    steps_per_epoch = n_train // batch_size
+    XT = np.ascontiguousarray(X.T)
+    t0 = time.perf_counter()
+    with (
+        limit_blas_threads(TRAINING_BLAS_THREADS),
+        widgets.Progress(steps, "training", enabled=progress) as bar,
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
+        for step in range(steps):
+            if pos + batch_size > n_train:
+                orders = [r.permutation(n_train) for r in rngs]
+                pos = 0
+            idx = np.stack([o[pos : pos + batch_size] for o in orders])  # (S, b)
+            pos += batch_size
+            Xb = XT[idx].swapaxes(-1, -2)  # (S, n_x, b)
+            yb = y[idx]
+            for st in stacks:
+                if st.config == "whole":
+                    ZL, caches, A = st.forward(X)
+                    st.backward(ZL, caches, A, yb, cols=idx)
+                else:
+                    if (st.config == "frozen" and step % steps_per_epoch == 0) or (
+                        st.config == "whole_nograd"
+                    ):
+                        st.stats = st.population_stats(X)
+                    ZL, caches, A = st.forward(Xb)
+                    st.backward(ZL, caches, A, yb)
+            # Course momentum, written as u = v / (1 - beta): u = beta u + dW.
+            velocity *= momentum_beta
+            velocity += flat_g
+            flat -= (lr * (1.0 - momentum_beta)) * velocity
+            if (step + 1) % max(1, steps // 20) == 0:  # few widget messages
+                bar.update(step + 1)
+        bar.update(steps)
+
+    shape = (C, S)
+    acc = {
+        k: np.zeros(shape) for k in ("train_acc", "test_acc", "train_loss", "test_loss")
+    }
+    with (
+        limit_blas_threads(TRAINING_BLAS_THREADS),
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
+        for c, st in enumerate(stacks):
+            stats = None if st.config == "plain" else st.population_stats(X)
+            for split, (Xe, ye) in (("train", (X, y)), ("test", (Xt, yt))):
+                ZL, _, _ = st.forward(Xe, stats=stats)
+                ZL = ZL.astype(np.float64)
+                shifted = ZL - ZL.max(axis=1, keepdims=True)
+                logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+                cols = np.arange(ye.size)
+                acc[f"{split}_acc"][c] = np.mean(ZL.argmax(axis=1) == ye, axis=1)
+                acc[f"{split}_loss"][c] = -logp[:, ye, cols].mean(axis=1)
+    return GhostResult(
+        configs,
+        seeds,
+        acc["train_acc"],
+        acc["test_acc"],
+        acc["train_loss"],
+        acc["test_loss"],
+        {
+            "n_train": n_train,
+            "n_test": int(Xt.shape[1]),
+            "n_x": int(X.shape[0]),
+            "layer_sizes": sizes,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "steps": steps,
+            "lr": lr,
+            "momentum_beta": momentum_beta,
+            "eps": eps,
+            "dtype": dt.name,
+        },
+        time.perf_counter() - t0,
+        {st.config: {k: v.copy() for k, v in st.p.items()} for st in stacks}
+        if keep_params
+        else {},
+    )
+
+
+_SHORT_LABELS = {
+    "whole": "whole set\n(no noise)",
+    "whole_nograd": "whole set,\nno gradient",
+    "frozen": "frozen\nstatistics",
+    "plain": "no Batch\nNorm",
+}
+
+
+def _short_label(config) -> str:
+    """Tick label of a configuration: the ghost size, or the control's name."""
+    return _SHORT_LABELS[config] if isinstance(config, str) else str(config)
+
+
+def plot_ghost_experiment(result: GhostResult, axes=None) -> dict:
+    """Test accuracy (left) and train-test gap (right) per configuration.
+
+    One column per configuration (ghost sizes, then the controls, after a
+    dotted line); small dots are the seeds, the black bar their mean with a
+    line of one seed standard deviation either side. On the right, the axis
+    covers the configurations that fitted their training set (their gap is
+    overfitting); one that did not is drawn at the bottom edge with its mean
+    gap and training accuracy written beside it.
+
+    Returns a dict of artists: ``"axes"``, ``"acc_dots"``, ``"gap_dots"``,
+    ``"acc_mean"``, ``"gap_mean"``, ``"notes"`` (the annotations).
     """
     if axes is None:
-        _, axes = plots.subplots(1, 2, figsize=(10.0, 3.8))
+        _, axes = plots.subplots(1, 2, figsize=(11.0, 4.0))
     ax_acc, ax_gap = axes
-    m = result.batch_sizes
-    colors = {"BN": plots.BN_COLOR, "plain": plots.PLAIN_COLOR}
-    names = {"BN": "with BN", "plain": "without BN"}
-    out = {
-        "axes": axes,
-        "test_lines": {},
-        "train_lines": {},
-        "gap_lines": {},
-        "gap_dots": {},
-    }
-    for k, kind in enumerate(result.kinds):
-        c = colors[kind]
-        tr = 100 * result.train_acc[k]
-        te = 100 * result.test_acc[k]
-        (out["train_lines"][kind],) = ax_acc.plot(
-            m, tr.mean(axis=0), "^--", color=c, ms=5, label=f"train, {names[kind]}"
+    n_c, n_s = result.train_acc.shape
+    x = np.arange(n_c, dtype=float)
+    colors = [
+        GHOST_COLORS[c] if isinstance(c, str) else plots.BN_COLOR
+        for c in result.configs
+    ]
+    jitter = (np.arange(n_s) - (n_s - 1) / 2) * (0.35 / max(n_s, 1))
+    xs = (x[:, None] + jitter[None, :]).ravel()
+    n_ghost = sum(not isinstance(c, str) for c in result.configs)
+    out = {"axes": axes, "notes": []}
+    gap = result.gap
+    fitted = result.fitted
+    keep = fitted if fitted.any() else np.ones(n_c, dtype=bool)
+    lo = float(gap[keep].min())
+    hi = float(gap[keep].max())
+    pad = 0.15 * (hi - lo) + 0.5
+    gap_lim = (lo - 2 * pad, hi + pad)
+    for ax, values, key, ylabel in (
+        (ax_acc, 100 * result.test_acc, "acc", "test accuracy (%)"),
+        (ax_gap, gap, "gap", "train − test accuracy (points)"),
+    ):
+        shown = values if key == "acc" else np.clip(values, *gap_lim)
+        out[f"{key}_dots"] = ax.scatter(
+            xs,
+            shown.ravel(),
+            s=16,
+            c=np.repeat(colors, n_s),
+            alpha=0.7,
+            label=f"one seed ({n_s} per column)",
         )
-        (out["test_lines"][kind],) = ax_acc.plot(
-            m, te.mean(axis=0), "o-", color=c, ms=5, label=f"test, {names[kind]}"
+        mean = shown.mean(axis=1)
+        spread = values.std(axis=1, ddof=1) if n_s > 1 else np.zeros(n_c)
+        out[f"{key}_mean"] = ax.errorbar(
+            x,
+            mean,
+            yerr=spread,
+            fmt="_",
+            ms=18,
+            mew=2,
+            capsize=0,
+            ecolor="black",
+            color="black",
+            label="mean ± seed std",
         )
-        gap = tr - te  # (n_seeds, n_sizes)
-        jitter = np.where(kind == "BN", 0.97, 1.03)
-        out["gap_dots"][kind] = ax_gap.scatter(
-            np.broadcast_to(m * jitter, gap.shape).ravel(),
-            gap.ravel(),
-            s=14,
-            color=c,
-            alpha=0.55,
-            label=f"one seed, {names[kind]}",
-        )
-        (out["gap_lines"][kind],) = ax_gap.plot(
-            m,
-            gap.mean(axis=0),
-            "o-",
-            color=c,
-            ms=5,
-            label=f"mean over {result.seeds.size} seed"
-            f"{'s' if result.seeds.size > 1 else ''}, {names[kind]}",
-        )
-        unfit = np.flatnonzero(tr.min(axis=0) < FIT_THRESHOLD)
-        for j in unfit:  # a gap of an unfitted run is not overfitting: say so
+        ax.set_xticks(x, [_short_label(c) for c in result.configs])
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("ghost-batch size, then the controls")
+        if 0 < n_ghost < n_c:
+            ax.axvline(n_ghost - 0.5, color="0.5", ls=":", lw=1)
+    ax_gap.set_ylim(*gap_lim)
+    for i in np.flatnonzero(~fitted):
+        below = gap[i].mean() < gap_lim[0]
+        text = (
+            f"gap {gap[i].mean():.1f}\n" if below else ""
+        ) + f"train {100 * result.train_acc[i].mean():.0f} %:\nnot fitted"
+        # Above the column's highest seed (or above the bottom edge when the
+        # whole column lies below the axis).
+        top = gap_lim[0] if below else min(float(gap[i].max()), gap_lim[1])
+        out["notes"].append(
             ax_gap.annotate(
-                f"train only {tr[:, j].mean():.0f} %:\nnot fitted",
-                (m[j], gap[:, j].mean()),
-                xytext=(-8, 8),
+                text,
+                (x[i], top),
+                xytext=(7, 6) if below else (0, 8),
                 textcoords="offset points",
-                ha="right",
+                ha="left" if below else "center",
+                va="bottom",
                 fontsize=8,
-                color=c,
             )
-    for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(m, [str(v) for v in m])
-        ax.set_xlabel("mini-batch size m (log scale)")
-    ax_acc.legend(fontsize=8, loc="center right")
-    lo, hi = ax_gap.get_ylim()
-    ax_gap.set_ylim(lo - 0.45 * (hi - lo), hi)
-    ax_gap.legend(fontsize=8, loc="lower center", ncols=2)
-    ax_acc.set_ylabel("accuracy (%)")
+        )
+    s = result.settings
     ax_acc.set_title(
-        f"Accuracy after {result.config.get('epochs', '?')} epochs "
-        f"({result.config.get('n_train', '?')} training images)"
+        f"Test accuracy ({s.get('n_train', '?')} training images, "
+        f"gradient batch {s.get('batch_size', '?')})"
     )
-    ax_gap.set_ylabel("train − test accuracy (percentage points)")
     ax_gap.set_title("Generalization gap (smaller = less overfitting)")
+    ax_acc.legend(fontsize=8, loc="lower right")
+    ax_gap.legend(fontsize=8, loc="upper left")
     return out
-
-
-# --------------------------------------------------------------------------
-# The longer experiment as a script
-# --------------------------------------------------------------------------
-
-
-def _main() -> None:  # pragma: no cover - a long run, started by hand
-    print(f"Running batch_size_experiment(**LARGE_CONFIG) = {LARGE_CONFIG} ...")
-    result = batch_size_experiment(**LARGE_CONFIG, progress=False)
-    print(result.table())
-    print(f"({result.seconds:.0f} s)")
-    print(
-        "train correct:",
-        np.rint(result.train_acc * result.config["n_train"]).astype(int).tolist(),
-    )
-    print(
-        "test correct:",
-        np.rint(result.test_acc * result.config["n_test"]).astype(int).tolist(),
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()
