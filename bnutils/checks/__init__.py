@@ -33,7 +33,7 @@ Layout
 ``gradients``
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
-    ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` (03),
+    ``normalize`` and ``fold`` (notebooks 00-01), ``forward`` (02), ``backward`` (03),
     ``batch_noise`` (04), ``percentiles`` (05), ``running_stats`` and
     ``inference`` (06), ``saturation`` (07): each holds its test cases, its
     independent reference, its table of mistakes and its ``check_...``.
@@ -73,6 +73,7 @@ the module, using :mod:`bnutils.checks.engine`:
 from bnutils.checks.backward import check_batchnorm_backward
 from bnutils.checks.batch_noise import check_batch_mean_std, check_batch_var_std
 from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
+from bnutils.checks.fold import check_fold_normalization
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.inference import check_batchnorm_inference
@@ -91,6 +92,7 @@ __all__ = [
     "check_batchnorm_backward",
     "check_batchnorm_forward",
     "check_batchnorm_inference",
+    "check_fold_normalization",
     "check_normalize_inputs",
     "check_percentiles_over_training",
     "check_saturation_share",
