@@ -170,9 +170,9 @@ class _LinkedBatchNorm(BatchNorm):
         if gamma.shape != shape or beta.shape != shape:
             validate_param(gamma, "gamma", self.n_units)
             validate_param(beta, "beta", self.n_units)
-        out = None
-        if np.isfinite(_einsum("ij->", gamma) + _einsum("ij->", beta)):
-            out = _forward_core(Z, gamma, beta, self.eps)
+        # gamma and beta are finite: the network's public methods check every
+        # parameter on entry, and train() after every update.
+        out = _forward_core(Z, gamma, beta, self.eps)
         if out is None:
             raise NonFiniteError(
                 f"NaN or infinite values reached the Batch Norm layer of layer "
@@ -353,8 +353,35 @@ class Network:
         return new
 
     # ------------------------------------------------------------ validation
+    def params_finite(self) -> bool:
+        """Whether every parameter is finite (one cheap pass per array)."""
+        total = 0.0
+        for p in self._params.values():
+            total += _einsum("i->", p.reshape(-1))
+        return bool(np.isfinite(total)) or all(
+            np.all(np.isfinite(p)) for p in self._params.values()
+        )
+
+    def check_params(self) -> None:
+        """Raise :class:`NonFiniteError` naming the first parameter that holds
+        NaN or infinity (e.g. assigned by hand, or left by a diverged run)."""
+        if self.params_finite():
+            return
+        for key, p in self._params.items():
+            if not np.all(np.isfinite(p)):
+                raise NonFiniteError(
+                    f"params[{key!r}] contains NaN or infinite values: the network "
+                    "cannot compute anything meaningful. A diverged run leaves such "
+                    "parameters; train again with a smaller learning rate."
+                )
+
     def check_X(self, X, name: str = "X") -> np.ndarray:
-        """Validate inputs of shape (n_x, m); return them in the network's dtype."""
+        """Validate inputs of shape (n_x, m); return them in the network's dtype.
+
+        Every public method calls it first; it also checks that the network's
+        parameters are finite (:meth:`check_params`).
+        """
+        self.check_params()
         X = np.asarray(X)
         n_x = self.layer_sizes[0]
         if X.ndim != 2:

@@ -102,3 +102,56 @@ def test_widget_check_panel_redraws():
         y = np.asarray(line.get_ydata())
         assert panel.error is None and y.size > 0 and np.all(np.isfinite(y))
         assert np.all(np.abs(y) <= 1.0)
+
+
+def _no_vscode(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("VSCODE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+
+
+def test_ipywidgets_8_1_9_in_vscode_is_a_problem_with_the_fix(monkeypatch, capsys):
+    _no_vscode(monkeypatch)
+    monkeypatch.setenv("VSCODE_PID", "1234")
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.9")
+    assert setup.front_end() == "VS Code"
+    report = setup.check_environment()
+    out = capsys.readouterr().out
+    assert not report.ok and len(report.problems) == 1
+    problem = report.problems[0]
+    assert "ipywidgets 8.1.9" in problem and "17504" in problem
+    assert '%pip install "ipywidgets>=7.7,!=8.1.9"' in problem
+    assert "restart the kernel" in problem and "PROBLEM" in out
+
+
+def test_ipywidgets_8_1_9_elsewhere_is_a_note_for_vscode(monkeypatch):
+    _no_vscode(monkeypatch)
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.9")
+    assert setup.front_end() == "Jupyter"
+    report = setup.check_environment(verbose=False)
+    assert report.ok, "it works in JupyterLab"
+    (note,) = report.notes
+    assert "ipywidgets 8.1.9 is fine here" in note and "VS Code" in note
+    assert "!=8.1.9" in note
+
+
+@pytest.mark.parametrize("version", ["8.1.8", "8.1.10", "7.7.1", "8.1.9.1"])
+def test_other_ipywidgets_releases_are_fine_in_vscode(monkeypatch, version):
+    _no_vscode(monkeypatch)
+    monkeypatch.setenv("VSCODE_CWD", "/x")
+    monkeypatch.setattr(ipywidgets, "__version__", version)
+    report = setup.check_environment(verbose=False)
+    assert report.ok and not report.notes, (version, report.problems, report.notes)
+
+
+def test_known_broken_releases_are_also_excluded_by_pyproject():
+    from importlib.metadata import requires
+
+    reqs = {r.split(";")[0].replace(" ", "") for r in requires("bnutils") or []}
+    for name, version, _where, _what in setup.KNOWN_BROKEN:
+        assert any(r.startswith(name) and f"!={version}" in r for r in reqs), (
+            f"pyproject.toml should exclude {name} {version} too"
+        )

@@ -74,9 +74,15 @@ def test_reading_structure(path):
 def test_setup_cell_imports_the_installed_package(path):
     nb = _read(path)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert code, "a notebook without code"
-    setup = code[0]
-    assert "bnutils" in setup, "the first code cell imports bnutils"
+    assert len(code) >= 2, "a notebook without code"
+    # Right after the title: the Colab set-up cell (tests/test_colab_cell.py
+    # checks its content), then the notebook's own setup cell.
+    assert nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith(
+        "# Colab set-up"
+    ), "the Colab set-up cell follows the title cell: run `make colab-cells`"
+    assert code[0] == nb.cells[1].source
+    setup = code[1]
+    assert "bnutils" in setup, "the code cell after the Colab cell imports bnutils"
     for src in code:
         assert "sys.path" not in src, "no sys.path hacks: the package is installed"
         assert not re.search(r"^\s*from\s+\S+\s+import\s+\*", src, re.M), (

@@ -18,12 +18,21 @@ def _lower_bound(req: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _exclusions(req: str) -> set[str]:
+    return set(re.findall(r"!=\s*([0-9][0-9.]*)", req.split(";")[0]))
+
+
 def _pyproject_requirements() -> dict[str, str | None]:
     reqs = requires("bnutils") or []
     return {_name(r): _lower_bound(r) for r in reqs}
 
 
+def _pyproject_exclusions() -> dict[str, set[str]]:
+    return {_name(r): _exclusions(r) for r in requires("bnutils") or []}
+
+
 def _environment_yml() -> tuple[dict[str, str | None], list[str]]:
+    """(conda name -> lower bound, pip lines) of environment.yml."""
     conda, pip = {}, []
     section = None
     for raw in (ROOT / "environment.yml").read_text().splitlines():
@@ -53,18 +62,57 @@ def test_every_python_requirement_has_only_a_lower_bound():
         assert _lower_bound(req), f"{req}: give it a lower bound (>=)"
 
 
+def _environment_yml_specs() -> dict[str, str]:
+    """name -> the whole requirement, conda and pip sections alike."""
+    specs = {}
+    for raw in (ROOT / "environment.yml").read_text().splitlines():
+        item = raw.split("#", 1)[0].strip()
+        if item.startswith("- ") and item[2:].strip() not in ("pip:", "-e ."):
+            specs[_name(item[2:].strip())] = item[2:].strip()
+    return specs
+
+
 def test_environment_yml_matches_pyproject():
     conda, pip = _environment_yml()
+    # a package that conda-forge lacks is installed by the pip section
+    pip_reqs = {_name(r): _lower_bound(r) for r in pip if r != "-e ."}
+    declared = {**conda, **pip_reqs}
     wanted = _pyproject_requirements()
     assert wanted, "bnutils is not installed: run `make test`"
     for name, bound in wanted.items():
-        assert name in conda, f"environment.yml lacks {name} (declared in pyproject)"
-        assert conda[name] == bound, (
-            f"{name}: environment.yml has >={conda[name]}, pyproject has >={bound}"
+        assert name in declared, f"environment.yml lacks {name} (declared in pyproject)"
+        assert declared[name] == bound, (
+            f"{name}: environment.yml has >={declared[name]}, pyproject has >={bound}"
         )
-    extra = set(conda) - set(wanted) - {"python", "pip"}
+    extra = set(declared) - set(wanted) - {"python", "pip"}
     assert not extra, f"environment.yml has packages pyproject lacks: {sorted(extra)}"
-    assert pip == ["-e ."], "environment.yml installs the package itself with pip"
+    assert pip[-1:] == ["-e ."], "environment.yml installs the package itself with pip"
+    assert not set(pip_reqs) & set(conda), "a package in both conda and pip sections"
+
+
+def test_environment_yml_excludes_the_same_broken_releases():
+    specs = _environment_yml_specs()
+    for name, excluded in _pyproject_exclusions().items():
+        assert _exclusions(specs[name]) == excluded, (
+            f"{name}: environment.yml excludes {sorted(_exclusions(specs[name]))}, "
+            f"pyproject.toml excludes {sorted(excluded)}"
+        )
+
+
+def test_ipywidgets_8_1_9_is_excluded_with_its_reason():
+    """ipywidgets 8.1.9 renders nothing in VS Code (vscode-jupyter issue 17504)."""
+    assert "8.1.9" in _pyproject_exclusions()["ipywidgets"]
+    for path in ("pyproject.toml", "environment.yml"):
+        text = (ROOT / path).read_text()
+        line = next(i for i, t in enumerate(text.splitlines()) if "!=8.1.9" in t)
+        near = "\n".join(text.splitlines()[max(0, line - 3) : line + 1])
+        assert "17504" in near and "VS Code" in near, f"{path}: say why beside it"
+
+
+def test_make_installs_the_site_extra():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "'.[lab,test,site]'" in makefile, "make site needs MathJax and nbconvert"
+    assert {"nbconvert", "django-static-mathjax"} <= set(_pyproject_requirements())
 
 
 def test_environment_yml_python_satisfies_requires_python():

@@ -258,3 +258,16 @@ def test_optimizer_accepts_huge_but_finite_gradients():
     params = {"W": np.zeros((2, 2))}
     GD(1e-300).step(params, {"W": np.full((2, 2), 1e308)})
     assert np.allclose(params["W"], -1e8)
+
+
+def test_a_network_with_a_nan_parameter_refuses_to_compute():
+    net = Network([3, 4, 2], batchnorm=True)
+    X = np.ones((3, 5))
+    net.params["gamma1"][2, 0] = np.nan
+    for call in (
+        lambda: net.forward(X),
+        lambda: net.predict(X),
+        lambda: net.loss(X, np.zeros(5, dtype=int)),
+    ):
+        with pytest.raises(ValueError, match=r"params\['gamma1'\] contains NaN"):
+            call()

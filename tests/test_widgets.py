@@ -134,3 +134,203 @@ def test_panel_figures_keep_one_renderer_across_redraws():
     panel.controls["a"].value = 0.3
     panel.render()
     assert panel.fig.canvas.get_renderer() is first, "text caches live in the renderer"
+
+
+# -- static twins (the reading copy of make site) ------------------------------
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _every_control_panel():
+    """One panel with every control type the series uses, each visibly moving
+    a different part of the figure."""
+    fig, ax = plots.panel_figure()
+    (ln,) = ax.plot([0.0, 1.0], [0.0, 1.0])
+    ax.set(xlim=(0, 4), ylim=(-4, 40))
+    calls = []
+
+    def update(a, n, lr, m, act, bn, grid):
+        calls.append((a, n, lr, m, act, bn, grid))
+        y = [a, n / 10, np.log10(lr), m / 10, {"relu": 1, "tanh": 2}[act] + 3 * bn]
+        ln.set_data(np.arange(5), y)
+        ax.grid(grid)
+        return f"a={a:.2f} n={n} lr={lr:.3g} m={m} {act} bn={bn} grid={grid}"
+
+    controls = {
+        "a": widgets.float_slider("a", 1.0, -1.0, 2.0, 0.1),
+        "n": widgets.int_slider("n", 30, 10, 100, 5),
+        "lr": widgets.log_slider("lr", 0.01, -4.0, 0.0),
+        "m": W.SelectionSlider(options=[1, 2, 4, 8, 16, 32], value=8, description="m"),
+        "act": W.Dropdown(options=[("ReLU", "relu"), ("tanh", "tanh")], value="tanh"),
+        "bn": W.ToggleButtons(options=[("with BN", True), ("without", False)]),
+        "grid": W.Checkbox(value=True, description="grid"),
+    }
+    panel = widgets.Panel(controls, fig, update, title="every control")
+    panel.twin_points = 5  # fewer renders for the tests
+    return panel, ln, calls
+
+
+def test_twin_grids_cover_every_control_type_around_the_current_value():
+    panel, _ln, _calls = _every_control_panel()
+    axes = {n: widgets._control_axis(n, w, 9) for n, w in panel.controls.items()}
+    a = axes["a"]
+    assert a.kind == "range" and len(a.values) == 9
+    assert a.values[0] == -1.0 and a.values[-1] == pytest.approx(2.0)
+    assert a.values[a.default] == 1.0 and a.labels[a.default] == "1.00"
+    assert np.all(np.diff(a.values) > 0)
+    n = axes["n"]
+    assert all(isinstance(v, int) and (v - 10) % 5 == 0 for v in n.values)
+    assert n.values[n.default] == 30 and (n.values[0], n.values[-1]) == (10, 100)
+    lr = axes["lr"]
+    np.testing.assert_allclose(lr.values[0], 1e-4)
+    np.testing.assert_allclose(lr.values[-1], 1.0)
+    assert lr.values[lr.default] == pytest.approx(0.01)
+    assert axes["m"].kind == "range" and axes["m"].labels == [
+        "1",
+        "2",
+        "4",
+        "8",
+        "16",
+        "32",
+    ]
+    assert axes["m"].values[axes["m"].default] == 8
+    assert axes["act"].kind == "select" and axes["act"].labels == ["ReLU", "tanh"]
+    assert axes["act"].values == ["relu", "tanh"] and axes["act"].default == 1
+    assert axes["bn"].kind == "select" and axes["bn"].values == [True, False]
+    assert axes["grid"].kind == "checkbox" and axes["grid"].default == 1
+
+
+def test_twin_star_moves_each_control_alone_and_leaves_the_panel_as_it_was():
+    panel, ln, calls = _every_control_panel()
+    y_before = np.array(ln.get_ydata(), copy=True)
+    values_before, updates_before = panel.values(), panel.n_updates
+    twin = panel.static_twin()
+    moving = twin.moving
+    sizes = [len(a.values) for a in moving]
+    assert twin.mode == "star"
+    assert twin.n_positions == 1 + sum(n - 1 for n in sizes)
+    default = tuple(a.default for a in moving)
+    for combo in twin.positions:  # every position differs from the defaults once
+        assert sum(c != d for c, d in zip(combo, default, strict=True)) <= 1
+    assert len(calls) == 1 + twin.n_positions + 1, "creation, grid, restore"
+    assert calls[-1] == calls[0], "update called again with the current values"
+    np.testing.assert_array_equal(ln.get_ydata(), y_before)
+    assert panel.values() == values_before and panel.n_updates == updates_before
+    assert twin.errors == []
+    # every position draws a different figure and says so in its readout
+    assert len(twin.images) == twin.n_positions == len(twin.readouts)
+    for png in twin.images:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert _png_size(png) == _png_size(panel.render())
+
+
+def test_twin_renders_every_combination_when_that_is_small():
+    fig, ax = plots.panel_figure()
+    (ln,) = ax.plot([0.0, 1.0], [0.0, 1.0])
+
+    def update(a, on):
+        ln.set_ydata([0.0, a + 5 * on])
+        return f"a = {a:.1f}, on = {on}"
+
+    controls = {
+        "a": widgets.float_slider("a", 1.0, 0.0, 2.0, 0.5),
+        "on": W.Checkbox(value=False, description="on"),
+    }
+    twin = widgets.Panel(controls, fig, update).static_twin()
+    assert twin.mode == "product" and twin.n_positions == 5 * 2
+    assert set(twin.positions) == {(i, j) for i in range(5) for j in range(2)}
+    assert twin.readouts[twin.positions[(4, 1)][1]] == "a = 2.0, on = True"
+    assert "10 precomputed positions (every combination" in twin.note()
+
+
+def test_twin_keeps_failing_positions_with_the_error_and_lists_them():
+    panel, _ln = _panel()  # update raises for a < 0; the slider reaches -1
+    twin = panel.static_twin()
+    assert twin.errors and all("a must be >= 0" in e for e in twin.errors)
+    assert any("Error in this panel's update" in r for r in twin.readouts)
+    assert panel.error is None, "the live panel is untouched"
+
+
+def test_twin_html_has_inputs_data_and_the_note():
+    import json
+    import re
+
+    panel, _ln, _calls = _every_control_panel()
+    twin = panel.static_twin()
+    page = twin.html()
+    assert f'data-bn-positions="{twin.n_positions}"' in page
+    assert f"Static copy: {twin.n_positions} precomputed positions" in page
+    assert page.count('type="range"') == 4  # a, n, lr and the SelectionSlider
+    assert page.count("<select") == 2 and page.count('type="checkbox"') == 1
+    assert '<option value="1" selected>tanh</option>' in page
+    payload = re.search(r'class="bn-twin-data">(.*?)</script>', page, re.S).group(1)
+    data = json.loads(payload)
+    assert len(data["pos"]) == twin.n_positions and len(data["img"]) == len(twin.images)
+    default = ",".join(str(a.default) for a in twin.moving)
+    assert data["pos"][default] == [0, 0]
+    assert data["img"][0] in page.split("bn-twin-data")[0], "the default image shows"
+    assert "http" not in page.replace("data:image/png", ""), "nothing external"
+
+
+def test_train_panel_twin_is_its_default_run_and_does_not_retrain():
+    fig, ax = plots.panel_figure()
+    (ln,) = ax.plot([0.0], [0.0])
+    calls = []
+
+    def train(steps, opt, progress):
+        calls.append(steps)
+        ln.set_data(np.arange(steps), np.arange(steps) ** 0.5)
+        return f"trained {steps} steps with {opt}"
+
+    controls = {
+        "steps": widgets.int_slider("steps", 3, 1, 10),
+        "opt": W.Dropdown(options=["gd", "adam"], value="adam", description="opt"),
+    }
+    panel = widgets.TrainPanel(controls, fig, train, title="lab")
+    twin = panel.static_twin()
+    assert calls == [3], "no training for the twin"
+    assert twin.mode == "train" and twin.n_positions == 1
+    assert [a.kind for a in twin.axes] == ["fixed", "fixed"]
+    assert [a.labels[0] for a in twin.axes] == ["3", "adam"]
+    page = twin.html()
+    assert "Training needs a live kernel" in page
+    assert "trained 3 steps with adam" in page
+    assert "data-bn-axis=" not in page, "nothing to move"
+
+
+def test_disabled_and_unknown_controls_stay_fixed():
+    fig, ax = plots.panel_figure()
+    ax.plot([0.0], [0.0])
+    controls = {
+        "a": widgets.float_slider("a", 1.0, 0.0, 2.0, 0.5, disabled=True),
+        "name": W.Text(value="x", description="name"),
+        "go": W.Button(description="go"),  # no value: not part of the twin
+    }
+    twin = widgets.Panel(controls, fig, lambda a, name: name).static_twin()
+    assert [a.name for a in twin.axes] == ["a", "name"]
+    assert [a.kind for a in twin.axes] == ["fixed", "fixed"]
+    assert twin.n_positions == 1 and twin.mode == "single"
+
+
+def test_twin_is_only_in_the_mime_bundle_when_switched_on(monkeypatch):
+    panel, _ln = _panel()
+    monkeypatch.delenv(widgets.STATIC_TWINS_ENV, raising=False)
+    live = panel._repr_mimebundle_()
+    assert "text/html" not in live
+    assert "application/vnd.jupyter.widget-view+json" in live
+    monkeypatch.setenv(widgets.STATIC_TWINS_ENV, "1")
+    site = panel._repr_mimebundle_()
+    assert (
+        site["application/vnd.jupyter.widget-view+json"]
+        == (live["application/vnd.jupyter.widget-view+json"])
+    ), "a live front end still gets the widget"
+    assert 'class="bn-twin"' in site["text/html"]
+
+
+def test_compact_png_is_smaller_and_the_same_size():
+    panel, _ln = _panel()
+    png = panel.render()
+    small = widgets._compact_png(png)
+    assert len(small) < len(png) and _png_size(small) == _png_size(png)

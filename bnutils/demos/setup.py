@@ -8,6 +8,7 @@ redraws the curve, interactive widgets work in this front end.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ import numpy as np
 from bnutils import plots, widgets
 
 __all__ = [
+    "KNOWN_BROKEN",
     "MINIMUM_VERSIONS",
     "EnvironmentReport",
     "check_environment",
+    "front_end",
     "parse_version",
     "widget_check_panel",
 ]
@@ -31,6 +34,19 @@ MINIMUM_VERSIONS = {
     "matplotlib": "3.6",
     "ipywidgets": "7.7",
 }
+
+#: Releases known to break a front end: (package, version, front end, what
+#: happens). pyproject.toml excludes them too; this catches an environment made
+#: some other way. Front ends: "VS Code", "Colab" or "any".
+KNOWN_BROKEN = [
+    (
+        "ipywidgets",
+        "8.1.9",
+        "VS Code",
+        "renders no widget at all in VS Code's Jupyter extension (vscode-jupyter "
+        "issue 17504; 8.1.8 works), so the sliders of this course won't show",
+    ),
+]
 
 _UPGRADE = (
     'Upgrade it with  %pip install --upgrade "{name}>={minimum}"  in a notebook '
@@ -105,11 +121,47 @@ def _module_version(name: str) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
+def front_end() -> str:
+    """Where the kernel runs, as far as it can tell: "Colab", "VS Code" (its
+    Jupyter extension starts kernels with VSCODE_* variables) or "Jupyter"."""
+    if "google.colab" in sys.modules:
+        return "Colab"
+    if any(name.startswith("VSCODE_") for name in os.environ):
+        return "VS Code"
+    return "Jupyter"
+
+
+def _known_broken(versions: dict[str, str], where: str):
+    """(problems, notes) for the installed releases in :data:`KNOWN_BROKEN`."""
+    problems, notes = [], []
+    for name, bad, broken_in, what in KNOWN_BROKEN:
+        version = versions.get(name, "missing")
+        try:
+            same = parse_version(version) == parse_version(bad)
+        except ValueError:  # "missing", "unknown": reported elsewhere
+            same = False
+        if not same:
+            continue
+        fix = (
+            f'Install another release with  %pip install "{name}>='
+            f'{MINIMUM_VERSIONS.get(name, "0")},!={bad}"  and restart the kernel.'
+        )
+        if broken_in in ("any", where):
+            problems.append(f"{name} {version} {what}. {fix}")
+        else:
+            notes.append(
+                f"{name} {version} is fine here, but it {what}. If you open the "
+                f"notebooks in {broken_in}: {fix}"
+            )
+    return problems, notes
+
+
 def check_environment(verbose: bool = True) -> EnvironmentReport:
     """Check Python and the packages the series needs.
 
     Prints (when ``verbose``) one line per package with its version, then one
-    line per problem with the fix, then a verdict; returns the
+    line per problem with the fix (a release too old, missing, or known to break
+    the front end in use: :data:`KNOWN_BROKEN`), then a verdict; returns the
     :class:`EnvironmentReport` (``report.ok`` is True when all is well).
     """
     py = ".".join(str(p) for p in sys.version_info[:3])
@@ -138,7 +190,8 @@ def check_environment(verbose: bool = True) -> EnvironmentReport:
             "bnutils is not installed: run  pip install -e .  in the repository's "
             "folder, then restart the kernel."
         )
-    notes = []
+    broken, notes = _known_broken(versions, front_end())
+    problems += broken
     if "google.colab" in sys.modules:
         notes.append(
             "Colab: run  from google.colab import output; "
