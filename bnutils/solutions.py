@@ -22,6 +22,7 @@ __all__ = [
     "batchnorm_forward",
     "batchnorm_inference",
     "fold_batchnorm",
+    "fold_normalization",
     "forward_with_bn",
     "ghost_batchnorm_forward",
     "gradient_change",
@@ -57,6 +58,27 @@ def normalize_inputs(X_train, X_test):
     X_train_norm = (X_train - mu) / sigma
     X_test_norm = (X_test - mu) / sigma
     return X_train_norm, X_test_norm
+
+
+def fold_normalization(W, b, mu, sigma):
+    """Merge a fixed input normalization into the layer that follows it (notebook 01).
+
+    Parameters
+    ----------
+    W : weights of a layer trained on normalized inputs, shape (n_1, n_x).
+    b : its bias, shape (n_1, 1).
+    mu, sigma : the mean and standard deviation used to normalize, shape (n_x, 1).
+
+    Returns
+    -------
+    W_raw : shape (n_1, n_x). b_raw : shape (n_1, 1). Together they satisfy
+    W_raw @ X + b_raw == W @ ((X - mu) / sigma) + b for every X of shape (n_x, m).
+    """
+    # sum_j W[k, j] (x_j - mu_j) / sigma_j + b_k
+    #   = sum_j (W[k, j] / sigma_j) x_j + (b_k - sum_j W[k, j] mu_j / sigma_j)
+    W_raw = W / sigma.T  # feature j is column j of W: divide the columns, (n_1, n_x)
+    b_raw = b - W @ (mu / sigma)  # the constant part, summed over features, (n_1, 1)
+    return W_raw, b_raw
 
 
 def batchnorm_forward(Z, gamma, beta, eps=1e-5):

@@ -24,6 +24,7 @@ from bnutils.checks import (
     check_batchnorm_forward,
     check_batchnorm_inference,
     check_fold_batchnorm,
+    check_fold_normalization,
     check_forward_with_bn,
     check_ghost_batchnorm_forward,
     check_gradient_change,
@@ -54,6 +55,7 @@ CHECKERS = {
     "layernorm_backward": check_layernorm_backward,
     "ghost_batchnorm_forward": check_ghost_batchnorm_forward,
     "gradient_change": check_gradient_change,
+    "fold_normalization": check_fold_normalization,
 }
 
 
@@ -440,6 +442,7 @@ CORRECT = [
     ("fold_batchnorm", solutions.fold_batchnorm),
     ("layernorm_forward", solutions.layernorm_forward),
     ("layernorm_backward", solutions.layernorm_backward),
+    ("fold_normalization", solutions.fold_normalization),
     ("ghost_batchnorm_forward", solutions.ghost_batchnorm_forward),
     ("ghost_batchnorm_forward", ghost_loop),
     ("gradient_change", solutions.gradient_change),

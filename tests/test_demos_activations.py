@@ -156,15 +156,13 @@ def test_plot_units_before_after_draws_every_value():
 # --------------------------------------------------------------------------
 
 
-def _heights(bars):
-    return np.array([r.get_height() for r in bars])
+def _heights(hist):
+    return np.asarray(hist.get_data().values, dtype=float)
 
 
-def _lefts_widths(bars):
-    return (
-        np.array([r.get_x() for r in bars]),
-        np.array([r.get_width() for r in bars]),
-    )
+def _lefts_widths(hist):
+    edges = np.asarray(hist.get_data().edges, dtype=float)
+    return edges[:-1], np.diff(edges)
 
 
 def _shares_from_readout(text):
@@ -180,7 +178,7 @@ def regimes_panel():
 
 def test_regimes_panel_bars_follow_the_sliders(regimes_panel):
     p = regimes_panel
-    bars_z, bars_a = p.artists["bars_z"], p.artists["bars_a"]
+    bars_z, bars_a = p.artists["hist_z"], p.artists["hist_a"]
     z_norm, edges_out = p.data["z_norm"], p.data["edges_out"]
     m = z_norm.size
     p.controls["gamma"].value, p.controls["beta"].value = 1.0, 0.0
@@ -212,8 +210,8 @@ def test_regimes_panel_extremes_are_finite_normalized_and_error_free(
     p.controls["gamma"].value = gamma
     p.controls["beta"].value = beta
     assert p.error is None
-    h_z, h_a = _heights(p.artists["bars_z"]), _heights(p.artists["bars_a"])
-    _, w_z = _lefts_widths(p.artists["bars_z"])
+    h_z, h_a = _heights(p.artists["hist_z"]), _heights(p.artists["hist_a"])
+    _, w_z = _lefts_widths(p.artists["hist_z"])
     assert np.all(np.isfinite(h_z)) and np.all(np.isfinite(h_a))
     assert np.sum(h_z * w_z) == pytest.approx(1.0, rel=1e-12)  # a density
     assert np.sum(h_a) == pytest.approx(100.0, rel=1e-12)  # every value in [0, 1]

@@ -40,12 +40,12 @@ Layout
 ``gradients``
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
-    ``normalize`` (notebooks 00-01), ``forward`` (02), ``backward`` and
-    ``network_forward`` (03), ``batch_noise`` and ``ghost_batch`` (04),
-    ``percentiles`` and ``predictiveness`` (05), ``running_stats``,
-    ``inference`` and ``folding`` (06), ``saturation`` and ``layernorm`` (07):
-    each holds its test cases, its independent reference, its table of
-    mistakes and its ``check_...``.
+    ``normalize`` and ``fold`` (notebooks 00-01), ``forward`` (02),
+    ``backward`` and ``network_forward`` (03), ``batch_noise`` and
+    ``ghost_batch`` (04), ``percentiles`` and ``predictiveness`` (05),
+    ``running_stats``, ``inference`` and ``folding`` (06), ``saturation`` and
+    ``layernorm`` (07): each holds its test cases, its independent reference,
+    its table of mistakes and its ``check_...``.
 
 Adding an exercise
 ------------------
@@ -88,6 +88,7 @@ the module, using :mod:`bnutils.checks.engine`:
 from bnutils.checks.backward import check_batchnorm_backward
 from bnutils.checks.batch_noise import check_batch_mean_std, check_batch_var_std
 from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
+from bnutils.checks.fold import check_fold_normalization
 from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.ghost_batch import check_ghost_batchnorm_forward
@@ -112,6 +113,7 @@ __all__ = [
     "check_batchnorm_forward",
     "check_batchnorm_inference",
     "check_fold_batchnorm",
+    "check_fold_normalization",
     "check_forward_with_bn",
     "check_ghost_batchnorm_forward",
     "check_gradient_change",

@@ -1,18 +1,31 @@
-"""Notebook 01: why normalizing the inputs speeds up gradient descent.
+"""Notebook 01: data, figures, a panel and one sweep for "normalizing inputs".
 
-The lecture's first point: scaling every input feature to mean 0 and variance 1
-makes learning faster; Batch Norm later does the same for hidden layers. This
-module measures it on the smallest problem that shows it: linear regression
-with two features and no bias, ``y_hat = w1 * x1 + w2 * x2``, fitted by plain
-gradient descent on the mean-squared-error loss::
+The notebook itself computes what it teaches in visible cells: the
+normalization, the least-squares fit, the gradient-descent loop, the search for
+the largest stable learning rate and the Hessian. This module holds what would
+only clutter those cells:
+
+* **the data** (:func:`make_two_scale_data`, :func:`make_train_test`);
+* **the loss as a quadratic**, :class:`Quadratic`, and gradient descent on it
+  (:func:`gd_path`, the same update as the notebook's loop, written on
+  ``H`` and ``g``), with its exact step count (:func:`steps_to_tolerance`),
+  for the panel's readout;
+* **the sweep over scale ratios** (:func:`scale_ratio_sweep`): the notebook's
+  gradient descent run for 2 x R problems at once, and the largest stable rate
+  found by trial, with its table and figure;
+* **the contour figure and the panel** (:func:`landscape_figure`,
+  :func:`landscape_panel`).
+
+The problem: linear regression with two features and no bias,
+``y_hat = w1 * x1 + w2 * x2``, fitted by plain gradient descent on the
+mean-squared-error loss::
 
     J(w) = 1 / (2 m) * sum_i (w . x_i - y_i)**2
          = 1/2 w^T H w - g^T w + c,   H = X X^T / m,  g = X y / m,  c = y.y / (2 m)
 
-(``X`` has the course's layout (n_x, m) = (2, m)). The loss is a quadratic
-bowl whose shape is set by the Hessian ``H``: its eigenvalues ``lambda_min <=
-lambda_max`` give the contour ellipses' axes, the condition number ``kappa =
-lambda_max / lambda_min``, and the largest learning rate for which gradient
+(``X`` has the course's layout (n_x, m) = (2, m)). ``H`` is the Hessian; its
+eigenvalues ``lambda_min <= lambda_max`` set the condition number ``kappa =
+lambda_max / lambda_min`` and the largest learning rate for which gradient
 descent converges, ``2 / lambda_max``.
 
 Conventions used throughout (and in ``tests/test_demos_inputs.py``):
@@ -24,9 +37,9 @@ Conventions used throughout (and in ``tests/test_demos_inputs.py``):
   feature 2 measured in a unit ``ratio`` times smaller. Normalizing the raw
   features gives back ``Z``, so the normalized problem is the same for every
   ratio.
-* **Where gradient descent starts.** At the same offset from the minimum in
-  each coordinate system, ``w0 = w* + START_OFFSET`` (the lecture's picture:
-  same distance, different bowl).
+* **Where gradient descent starts.** At ``w = 0`` in every coordinate system:
+  the model that predicts 0 for every example, so both runs start from the same
+  model with the same loss.
 * **"Converged".** The first step ``k`` with ``J(w_k) <= (1 + rel_tol) * J(w*)``
   (default ``rel_tol = 0.01``: within 1 % of the best loss any ``w`` can reach).
   The excess loss is computed as ``1/2 (w - w*)^T H (w - w*)``, the same number
@@ -42,17 +55,15 @@ import html
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from bnutils import plots, widgets
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "REL_TOL",
-    "START_OFFSET",
     "Quadratic",
     "SweepResult",
-    "feature_statistics",
-    "fit_least_squares",
     "gd_excess_closed_form",
     "gd_path",
     "landscape_figure",
@@ -62,20 +73,15 @@ __all__ = [
     "make_two_scale_data",
     "measure_largest_stable_lr",
     "measure_steps_to_tolerance",
-    "offset_condition_numbers",
     "quadratic_from_data",
     "scale_ratio_sweep",
-    "standardize",
-    "start_point",
     "steps_to_tolerance",
     "sweep_figure",
     "sweep_table",
 ]
 
 #: Effect on ``y`` of one standard deviation of each feature: ``y = a . z + noise``.
-DEFAULT_WEIGHTS = (1.0, 1.0)
-#: Gradient descent starts at ``w* + START_OFFSET`` in every coordinate system.
-START_OFFSET = np.array([-1.2, 0.8])
+DEFAULT_WEIGHTS = (1.0, 0.5)
 #: "Converged" means the loss is within this fraction of the minimum loss.
 REL_TOL = 0.01
 
@@ -84,7 +90,7 @@ NORM_COLOR = plots.BN_COLOR
 
 
 # --------------------------------------------------------------------------- #
-# Data and normalization
+# Data
 # --------------------------------------------------------------------------- #
 
 
@@ -102,6 +108,13 @@ def _count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or int(value) != value or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def _pair(name: str, value) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64)
+    if a.shape != (2,) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be two finite numbers; got {value}.")
+    return a
 
 
 def _standardized_normal(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
@@ -139,9 +152,7 @@ def make_two_scale_data(
     """
     m = _count("m", m, 3)
     ratio = _positive("ratio", ratio)
-    a = np.asarray(weights, dtype=np.float64)
-    if a.shape != (2,) or not np.all(np.isfinite(a)):
-        raise ValueError(f"weights must be two finite numbers (a1, a2); got {weights}.")
+    a = _pair("weights", weights)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0; got {noise}.")
     rng = np.random.default_rng(seed)
@@ -153,6 +164,7 @@ def make_two_scale_data(
 
 def make_train_test(
     ratio: float = 10.0,
+    means=(0.0, 0.0),
     m_train: int = 200,
     m_test: int = 50,
     test_shift=(2.0, 0.0),
@@ -162,67 +174,31 @@ def make_train_test(
 ):
     """A training set and a test batch that sits elsewhere in input space.
 
-    Both follow the same rule ``y = a1 * z1 + a2 * z2 + noise``; the test
-    batch's latent features are drawn around ``test_shift`` (in standard
-    deviations of each feature) instead of around 0, e.g. a group of examples
-    whose feature 1 is two standard deviations above the training average.
+    The raw features are ``x1 = means[0] + z1`` and ``x2 = means[1] + ratio *
+    z2`` (feature 2 on a scale ``ratio`` times larger, both with an offset);
+    both sets follow the same rule ``y = a1 * z1 + a2 * z2 + noise``, so a
+    model of the raw features needs a bias. The training set's latent features
+    have mean 0 and standard deviation 1 exactly (as in
+    :func:`make_two_scale_data`, with the same seed); the test batch's are
+    drawn around ``test_shift`` (in standard deviations of each feature), e.g.
+    a group of examples whose feature 1 is two standard deviations above the
+    training average.
 
     Returns
     -------
-    X_train : shape (2, m_train), raw features on scales 1 and ``ratio``.
-    y_train : shape (m_train,).
-    X_test : shape (2, m_test), same scales, shifted by ``test_shift``.
-    y_test : shape (m_test,).
+    X_train : shape (2, m_train).   y_train : shape (m_train,).
+    X_test : shape (2, m_test).     y_test : shape (m_test,).
     """
     m_test = _count("m_test", m_test, 1)
-    shift = np.asarray(test_shift, dtype=np.float64)
-    if shift.shape != (2,) or not np.all(np.isfinite(shift)):
-        raise ValueError(f"test_shift must be two finite numbers; got {test_shift}.")
+    offset = _pair("means", means)[:, None]
+    shift = _pair("test_shift", test_shift)[:, None]
+    a = _pair("weights", weights)
     X_train, y_train = make_two_scale_data(m_train, ratio, weights, noise, seed)
     rng = np.random.default_rng([seed, 1])
-    Z_test = rng.standard_normal((2, m_test)) + shift[:, None]
-    y_test = np.asarray(weights, dtype=np.float64) @ Z_test
-    y_test = y_test + noise * rng.standard_normal(m_test)
+    Z_test = rng.standard_normal((2, m_test)) + shift
+    y_test = a @ Z_test + noise * rng.standard_normal(m_test)
     X_test = np.array([[1.0], [float(ratio)]]) * Z_test
-    return X_train, y_train, X_test, y_test
-
-
-def feature_statistics(X):
-    """Per-feature mean and population standard deviation.
-
-    Parameters
-    ----------
-    X : shape (n_x, m), one column per example.
-
-    Returns
-    -------
-    mu : shape (n_x, 1). sigma : shape (n_x, 1) (divides by m, not m - 1).
-    """
-    X = _as_features(X, "X")
-    return X.mean(axis=1, keepdims=True), X.std(axis=1, keepdims=True)
-
-
-def standardize(X, mu, sigma):
-    """``(X - mu) / sigma`` with given statistics.
-
-    X : shape (n_x, m); mu, sigma : shape (n_x, 1) (e.g. the training set's).
-    Returns an array of shape (n_x, m).
-    """
-    X = _as_features(X, "X")
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    n_x = X.shape[0]
-    if mu.shape != (n_x, 1) or sigma.shape != (n_x, 1):
-        raise ValueError(
-            f"mu and sigma must have shape (n_x, 1) = ({n_x}, 1); got {mu.shape} "
-            f"and {sigma.shape}."
-        )
-    if np.any(sigma <= 0):
-        raise ValueError(
-            "sigma must be positive; a feature with standard deviation 0 is "
-            "constant and carries no information (drop it)."
-        )
-    return (X - mu) / sigma
+    return X_train + offset, y_train, X_test + offset, y_test
 
 
 def _as_features(X, name: str) -> np.ndarray:
@@ -235,18 +211,6 @@ def _as_features(X, name: str) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values.")
     return X
-
-
-def fit_least_squares(X, y):
-    """The weights ``w`` (shape (n_x,)) minimizing ``mean((w @ X - y)**2)``.
-
-    X : shape (n_x, m); y : shape (m,).
-    """
-    X = _as_features(X, "X")
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape != (X.shape[1],):
-        raise ValueError(f"y must have shape (m,) = ({X.shape[1]},); got {y.shape}.")
-    return np.linalg.lstsq(X.T, y, rcond=None)[0]
 
 
 # --------------------------------------------------------------------------- #
@@ -314,11 +278,6 @@ def quadratic_from_data(X, y) -> Quadratic:
     return Quadratic(H=X @ X.T / m, g=X @ y / m, c=float(y @ y) / (2 * m))
 
 
-def start_point(quad: Quadratic) -> np.ndarray:
-    """Where gradient descent starts: ``w* + START_OFFSET``, shape (2,)."""
-    return quad.w_star + START_OFFSET
-
-
 def largest_stable_lr(quad: Quadratic) -> float:
     """``2 / lambda_max(H)``: gradient descent converges for every smaller rate."""
     return float(2.0 / quad.eigvals[-1])
@@ -327,9 +286,11 @@ def largest_stable_lr(quad: Quadratic) -> float:
 def gd_path(quad: Quadratic, w0, lr: float, steps: int) -> np.ndarray:
     """Run ``w <- w - lr * grad J(w)`` for ``steps`` steps.
 
-    Returns the visited points, shape (steps + 1, n), row 0 being ``w0``.
-    Divergent runs are not stopped here; see :func:`landscape_panel` for how
-    the panel keeps them on screen.
+    The same update as notebook 01's ``gradient_descent`` cell, with the
+    gradient ``X (w . X - y) / m`` written as ``H w - g``. Returns the visited
+    points, shape (steps + 1, n), row 0 being ``w0``. Divergent runs are not
+    stopped here; see :func:`landscape_panel` for how the panel keeps them on
+    screen.
     """
     steps = _count("steps", steps, 0)
     w = np.array(w0, dtype=np.float64)
@@ -419,31 +380,37 @@ def measure_steps_to_tolerance(
     steps : int array, shape (B,): the first step ``k`` with
         ``J(w_k) <= (1 + rel_tol) J(w*)``, or -1 if not reached in ``max_steps``.
 
-    Every step is the literal update ``w <- w - lr * (H w - g)`` for all B
-    problems; the loss is checked for every step, in chunks of 256 steps.
+    The update ``w <- w - lr * (H w - g)`` moves the error ``e = w - w*`` by
+    ``e <- M e`` with ``M = I - lr H`` (because ``g = H w*``), so the iterates
+    are ``e_k = M^k e_0``: this computes them 256 steps at a time, with the
+    powers ``M, M^2, ..., M^256`` formed once, and checks the loss at every
+    step. (The same numbers as running the update step by step, up to
+    rounding; ``tests/test_demos_inputs.py`` compares the two.)
     """
-    H, g, w_star = _stack(quads)
-    B = len(quads)
-    W = np.array(w0s, dtype=np.float64)[:, None, :]  # (B, 1, n)
+    H, _, w_star = _stack(quads)
+    B, n = w_star.shape
+    E = np.array(w0s, dtype=np.float64) - w_star  # (B, n): the error e_0
     lrs = np.asarray(lrs, dtype=np.float64).reshape(B, 1, 1)
-    g = g[:, None, :]
+    M = np.eye(n) - lrs * H  # (B, n, n)
     target = rel_tol * np.array([q.loss_star for q in quads])
     first = np.full(B, -1)
     chunk = 256
-    buf = np.empty((chunk, B, 1, W.shape[-1]))
-    done = _excess_batch(W[None], H, w_star)[0, :, 0] <= target
-    first[done] = 0
-    k = 0
+    powers = np.empty((chunk, B, n, n))  # powers[j] = M^(j + 1)
+    powers[0] = M
     with np.errstate(over="ignore", invalid="ignore"):
+        for j in range(1, chunk):
+            powers[j] = powers[j - 1] @ M
+        first[0.5 * np.einsum("bi,bik,bk->b", E, H, E) <= target] = 0
+        k = 0
         while k < max_steps and np.any(first < 0):
-            n = min(chunk, max_steps - k)
-            for j in range(n):
-                W = W - lrs * (W @ H - g)
-                buf[j] = W
-            hit = _excess_batch(buf[:n], H, w_star)[..., 0] <= target  # (n, B)
+            steps = min(chunk, max_steps - k)
+            Es = np.einsum("jbik,bk->jbi", powers[:steps], E)  # (steps, B, n)
+            excess = 0.5 * np.einsum("jbi,bik,jbk->jb", Es, H, Es)  # (steps, B)
+            hit = excess <= target
             new = (first < 0) & hit.any(axis=0)
             first[new] = k + 1 + np.argmax(hit[:, new], axis=0)
-            k += n
+            E = Es[-1]
+            k += steps
     return first
 
 
@@ -521,8 +488,9 @@ class SweepResult:
 def _problems(ratio: float, m: int = 200, seed: int = 0):
     """(raw, normalized) quadratics for one ratio (cached for the panel)."""
     X, y = make_two_scale_data(m=m, ratio=ratio, seed=seed)
-    mu, sigma = feature_statistics(X)
-    return quadratic_from_data(X, y), quadratic_from_data(standardize(X, mu, sigma), y)
+    mu = X.mean(axis=1, keepdims=True)
+    sigma = X.std(axis=1, keepdims=True)
+    return quadratic_from_data(X, y), quadratic_from_data((X - mu) / sigma, y)
 
 
 def scale_ratio_sweep(
@@ -544,9 +512,9 @@ def scale_ratio_sweep(
     rel_tol, m, seed, max_steps : see the module docstring and
         :func:`measure_steps_to_tolerance`.
 
-    Steps are counted by running gradient descent (all 2R runs at once); the
-    largest stable rate is both computed (``2 / lambda_max``) and found by
-    trial (:func:`measure_largest_stable_lr`).
+    Every run starts at ``w = 0``. Steps are counted by running gradient
+    descent (all 2R runs at once); the largest stable rate is both computed
+    (``2 / lambda_max``) and found by trial (:func:`measure_largest_stable_lr`).
     """
     ratios = np.logspace(0, 2, 9) if ratios is None else np.asarray(ratios, float)
     if ratios.ndim != 1 or ratios.size == 0 or np.any(~(ratios > 0)):
@@ -557,7 +525,7 @@ def scale_ratio_sweep(
         raise ValueError(f"lr_fraction must lie in (0, 1); got {lr_fraction}.")
     pairs = [_problems(float(r), m, seed) for r in ratios]
     quads = [p[0] for p in pairs] + [p[1] for p in pairs]
-    w0s = np.stack([start_point(q) for q in quads])
+    w0s = np.zeros((len(quads), 2))
     lr_max = np.array([largest_stable_lr(q) for q in quads])
     steps = measure_steps_to_tolerance(
         quads, w0s, lr_fraction * lr_max, rel_tol=rel_tol, max_steps=max_steps
@@ -583,20 +551,28 @@ def scale_ratio_sweep(
 def sweep_table(result: SweepResult) -> str:
     """The sweep as a plain-text table (one row per ratio)."""
     head = (
-        f"{'ratio':>6} | {'kappa raw':>9} {'lr_max raw':>10} {'measured':>9} "
-        f"{'steps raw':>9} | {'kappa norm':>10} {'lr_max norm':>11} {'measured':>9} "
-        f"{'steps norm':>10}"
+        f"{'ratio':>6} | {'steps raw':>9} {'steps norm':>10} | "
+        f"{'largest stable lr: raw':>22} {'(measured)':>10} | "
+        f"{'normalized':>10} {'(measured)':>10}"
     )
     rows = [head, "-" * len(head)]
     r = result
     for i in range(r.ratios.size):
         rows.append(
-            f"{r.ratios[i]:6.1f} | {r.kappa_raw[i]:9.4g} {r.lr_max_raw[i]:10.3e} "
-            f"{r.lr_max_raw_measured[i]:9.3e} {r.steps_raw[i]:9d} | "
-            f"{r.kappa_norm[i]:10.4g} {r.lr_max_norm[i]:11.4f} "
-            f"{r.lr_max_norm_measured[i]:9.4f} {r.steps_norm[i]:10d}"
+            f"{r.ratios[i]:6.1f} | {r.steps_raw[i]:9d} {r.steps_norm[i]:10d} | "
+            f"{r.lr_max_raw[i]:22.4g} {r.lr_max_raw_measured[i]:10.4g} | "
+            f"{r.lr_max_norm[i]:10.4g} {r.lr_max_norm_measured[i]:10.4g}"
         )
     return "\n".join(rows)
+
+
+def _plain_log_ticks(ax) -> None:
+    """Decade ticks labelled 1, 10, 100, 0.01 ... in plain text: mathtext labels
+    such as 10^2 cost a parse each and made this figure three times slower."""
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10.0, numticks=12))
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.10g}"))
 
 
 def sweep_figure(result: SweepResult):
@@ -627,33 +603,27 @@ def sweep_figure(result: SweepResult):
         guide,
         ":",
         color=plots.OKABE_ITO["black"],
-        label=r"$\propto$ ratio$^2$ ($\approx\kappa$)",
+        label="∝ ratio² (slope 2)",
     )
     ax1.set_xlabel("scale ratio std(x2) / std(x1) (log scale)")
     ax1.set_ylabel("GD steps to reach the tolerance (log scale)")
     ax1.set_title(
-        f"Steps until $J \\leq {1 + r.rel_tol:g}\\,J^*$  "
-        f"(lr $= {2 * r.lr_fraction:g}/\\lambda_{{max}}$)"
+        f"Steps until J ≤ {1 + r.rel_tol:g}·J*  "
+        f"(lr = {r.lr_fraction:g} × largest stable)"
     )
     ax1.legend(loc="upper left")
 
-    ax2.loglog(
-        r.ratios, r.lr_max_raw, "-", color=RAW_COLOR, label=r"raw: $2/\lambda_{max}$"
-    )
+    ax2.loglog(r.ratios, r.lr_max_raw, "-", color=RAW_COLOR, label="raw: 2/λ_max")
     ax2.loglog(
         r.ratios,
         r.lr_max_raw_measured,
         "o",
         color=RAW_COLOR,
         mfc="none",
-        label="raw: measured",
+        label="raw: found by trial",
     )
     ax2.loglog(
-        r.ratios,
-        r.lr_max_norm,
-        "-",
-        color=NORM_COLOR,
-        label=r"normalized: $2/\lambda_{max}$",
+        r.ratios, r.lr_max_norm, "-", color=NORM_COLOR, label="normalized: 2/λ_max"
     )
     ax2.loglog(
         r.ratios,
@@ -661,42 +631,15 @@ def sweep_figure(result: SweepResult):
         "s",
         color=NORM_COLOR,
         mfc="none",
-        label="normalized: measured",
+        label="normalized: found by trial",
     )
     ax2.set_xlabel("scale ratio std(x2) / std(x1) (log scale)")
     ax2.set_ylabel("largest stable learning rate (log scale)")
     ax2.set_title("Largest learning rate before GD diverges")
     ax2.legend(loc="lower left")
-    for ax in (ax1, ax2):  # decade ticks only: cleaner, and 3x faster to draw
-        ax.minorticks_off()
+    for ax in (ax1, ax2):
+        _plain_log_ticks(ax)
     return fig, (ax1, ax2)
-
-
-# --------------------------------------------------------------------------- #
-# The mean matters too
-# --------------------------------------------------------------------------- #
-
-
-def offset_condition_numbers(offsets, m: int = 200, seed: int = 0):
-    """Condition number of the MSE Hessian for features with a common mean offset.
-
-    Two features of equal scale (standard deviation 1) whose mean is ``offset``
-    instead of 0, fitted with a bias: ``y_hat = w1 x1 + w2 x2 + b``. The Hessian
-    of ``J(w1, w2, b)`` is ``A A^T / m`` with ``A = [x1; x2; 1]`` (3, m).
-
-    offsets : shape (K,). Returns ``(kappa_raw, kappa_centered)``, each shape
-    (K,): before and after subtracting the features' means.
-    """
-    offsets = np.asarray(offsets, dtype=np.float64)
-    Z = _standardized_normal(np.random.default_rng(seed), 2, m)
-    ones = np.ones((1, m))
-    out_raw, out_cent = [], []
-    for offset in offsets:  # a handful of offsets, not a loop over examples
-        for X, out in ((Z + offset, out_raw), (Z, out_cent)):
-            A = np.vstack([X, ones])
-            lam = np.linalg.eigvalsh(A @ A.T / m)
-            out.append(lam[-1] / lam[0])
-    return np.array(out_raw), np.array(out_cent)
 
 
 # --------------------------------------------------------------------------- #
@@ -704,20 +647,24 @@ def offset_condition_numbers(offsets, m: int = 200, seed: int = 0):
 # --------------------------------------------------------------------------- #
 
 _HALF_WIDTH = 1.6  # half the side of the square window around w*
-_GRID = 121
+_GRID = 81
 _DISPLAY_STEPS = 150
 _LEVELS = np.geomspace(1e-3, 1e3, 13)  # excess-loss levels of the contours
 
 
-@functools.lru_cache(maxsize=64)
-def _contour_grid(ratio: float, normalized: bool):
-    """Grid (W1, W2) around w* and the excess loss on it (cached per ratio)."""
-    quad = _problems(ratio)[1 if normalized else 0]
+def _grid_excess(quad: Quadratic):
+    """Grid (W1, W2) around w* and the excess loss on it."""
     c = quad.w_star
     u = np.linspace(-_HALF_WIDTH, _HALF_WIDTH, _GRID)
     W1, W2 = np.meshgrid(c[0] + u, c[1] + u)
     E = quad.excess(np.stack([W1, W2], axis=-1))
     return W1, W2, np.maximum(E, _LEVELS[0] * 1e-3)
+
+
+@functools.lru_cache(maxsize=64)
+def _contour_grid(ratio: float, normalized: bool):
+    """:func:`_grid_excess` of the panel's problems (cached per ratio)."""
+    return _grid_excess(_problems(ratio)[1 if normalized else 0])
 
 
 def _clip_path(path: np.ndarray, center: np.ndarray) -> np.ndarray:
@@ -734,7 +681,6 @@ class _LandscapeView:
 
     def __init__(self, axes, steps: int):
         self.axes = axes
-        self.steps = steps
         self.contours = [None, None]
         self.paths, self.starts, self.optima = [], [], []
         for ax, color in zip(axes, (RAW_COLOR, NORM_COLOR), strict=True):
@@ -747,7 +693,7 @@ class _LandscapeView:
                 lw=1.2,
                 label=f"first {steps} GD steps",
             )
-            (start,) = ax.plot([], [], "D", color=color, ms=6, label="start")
+            (start,) = ax.plot([], [], "D", color=color, ms=6, label="start w = 0")
             (opt,) = ax.plot(
                 [], [], "*", color=plots.OKABE_ITO["black"], ms=11, label="minimum w*"
             )
@@ -761,40 +707,24 @@ class _LandscapeView:
         axes[1].set_xlabel("w1 (weight of normalized x1)")
         axes[1].set_ylabel("w2 (weight of normalized x2)")
 
-    def update(self, ratio: float, lr_fraction: float) -> str:
-        ratio = float(ratio)
-        rows = []
-        for i, (quad, name) in enumerate(
-            zip(_problems(ratio), ("raw", "normalized"), strict=True)
-        ):
-            ax = self.axes[i]
-            if self.contours[i] is not None:
-                self.contours[i].remove()
-            W1, W2, E = _contour_grid(ratio, normalized=bool(i))
-            self.contours[i] = ax.contour(
-                W1,
-                W2,
-                E,
-                levels=_LEVELS,
-                colors=plots.OKABE_ITO["black"],
-                linewidths=0.6,
-                alpha=0.45,
-            )
-            c = quad.w_star
-            lr = lr_fraction * largest_stable_lr(quad)
-            w0 = start_point(quad)
-            path = _clip_path(gd_path(quad, w0, lr, self.steps), c)
-            self.paths[i].set_data(path[:, 0], path[:, 1])
-            self.starts[i].set_data([w0[0]], [w0[1]])
-            self.optima[i].set_data([c[0]], [c[1]])
-            ax.set_xlim(c[0] - _HALF_WIDTH, c[0] + _HALF_WIDTH)
-            ax.set_ylim(c[1] - _HALF_WIDTH, c[1] + _HALF_WIDTH)
-            n = steps_to_tolerance(quad, w0, lr)
-            verdict = "never (diverges or oscillates)" if n is None else f"{n:,}"
-            rows.append((name, quad.kappa, lr, verdict))
-        self.axes[0].set_title(f"Raw features: x2 on a scale {ratio:.3g}x larger")
-        self.axes[1].set_title("Normalized features: mean 0, variance 1")
-        return _readout(rows, lr_fraction)
+    def draw(self, i: int, quad: Quadratic, grid, path: np.ndarray) -> None:
+        ax = self.axes[i]
+        if self.contours[i] is not None:
+            self.contours[i].remove()
+        self.contours[i] = ax.contour(
+            *grid,
+            levels=_LEVELS,
+            colors=plots.OKABE_ITO["black"],
+            linewidths=0.6,
+            alpha=0.45,
+        )
+        c = quad.w_star
+        path = _clip_path(path, c)
+        self.paths[i].set_data(path[:, 0], path[:, 1])
+        self.starts[i].set_data([path[0, 0]], [path[0, 1]])
+        self.optima[i].set_data([c[0]], [c[1]])
+        ax.set_xlim(c[0] - _HALF_WIDTH, c[0] + _HALF_WIDTH)
+        ax.set_ylim(c[1] - _HALF_WIDTH, c[1] + _HALF_WIDTH)
 
 
 def _readout(rows, lr_fraction: float) -> str:
@@ -805,24 +735,40 @@ def _readout(rows, lr_fraction: float) -> str:
     )
     return (
         "<table style='border-collapse:collapse'><tr><th>features</th>"
-        "<th>condition number &kappa;</th>"
-        f"<th>learning rate ({lr_fraction:.2f} &times; 2/&lambda;<sub>max</sub>)</th>"
+        "<th>elongation &kappa; (condition number)</th>"
+        f"<th>learning rate ({lr_fraction:.2f} &times; largest stable)</th>"
         f"<th>GD steps until J &le; {1 + REL_TOL:g}&middot;J*</th></tr>{cells}</table>"
     )
 
 
-def landscape_figure(
-    ratio: float = 10.0, lr_fraction: float = 0.5, steps: int = _DISPLAY_STEPS
-):
-    """Static side-by-side contours and GD paths (raw | normalized).
+def landscape_figure(X_raw, X_norm, y, path_raw, path_norm):
+    """Contours of the loss and gradient-descent paths, raw | normalized.
 
-    Returns ``(fig, axes, readout)``, readout being an HTML table of the
-    condition numbers, learning rates and steps to converge.
+    Parameters
+    ----------
+    X_raw, X_norm : the raw and the normalized features, shape (2, m).
+    y : targets, shape (m,).
+    path_raw, path_norm : the points gradient descent visited on each,
+        shape (k + 1, 2) (e.g. from the notebook's ``gradient_descent``).
+
+    Returns ``(fig, axes)``: contours of ``J - J*`` (13 levels from 1e-3 to
+    1e3, geometric) around each minimum, the path, its start and the minimum.
     """
+    paths = [np.asarray(p, dtype=np.float64) for p in (path_raw, path_norm)]
+    for p in paths:
+        if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] < 1:
+            raise ValueError(
+                f"each path must have shape (k + 1, 2), one row per visited w; got "
+                f"{p.shape}."
+            )
+    quads = [quadratic_from_data(X, y) for X in (X_raw, X_norm)]
     fig, axes = plots.subplots(1, 2, figsize=(8.8, 4.2))
-    view = _LandscapeView(axes, _count("steps", steps, 1))
-    text = view.update(_positive("ratio", ratio), _positive("lr_fraction", lr_fraction))
-    return fig, axes, text
+    view = _LandscapeView(axes, paths[0].shape[0] - 1)
+    for i, (quad, path) in enumerate(zip(quads, paths, strict=True)):
+        view.draw(i, quad, _grid_excess(quad), path)
+    axes[0].set_title("Raw features")
+    axes[1].set_title("Normalized features: mean 0, variance 1")
+    return fig, axes
 
 
 def landscape_panel(
@@ -830,23 +776,43 @@ def landscape_panel(
 ) -> widgets.Panel:
     """Sliders for the scale ratio (log, 1 to 100) and the learning rate (as a
     fraction of each problem's own largest stable rate, 0.05 to 1.10); the
-    contours, the first ``steps`` GD steps and a readout of the steps needed
-    update live. Past 1.0 gradient descent diverges; the path is cut where it
-    leaves the picture and the readout says so.
+    contours, the first ``steps`` GD steps from ``w = 0`` and a readout of the
+    steps needed update live. Past 1.0 gradient descent diverges; the path is
+    cut where it leaves the picture and the readout says so.
     """
+    steps = _count("steps", steps, 1)
     fig, axes = plots.panel_figure(1, 2, figsize=(8.8, 4.2))
-    view = _LandscapeView(axes, _count("steps", steps, 1))
+    view = _LandscapeView(axes, steps)
+
+    def update(ratio: float, lr_fraction: float) -> str:
+        ratio, lr_fraction = _positive("ratio", ratio), float(lr_fraction)
+        rows = []
+        for i, (quad, name) in enumerate(
+            zip(_problems(ratio), ("raw", "normalized"), strict=True)
+        ):
+            lr = lr_fraction * largest_stable_lr(quad)
+            w0 = np.zeros(2)
+            path = gd_path(quad, w0, lr, steps)
+            view.draw(i, quad, _contour_grid(ratio, normalized=bool(i)), path)
+            n = steps_to_tolerance(quad, w0, lr)
+            verdict = "never (diverges or oscillates)" if n is None else f"{n:,}"
+            rows.append((name, quad.kappa, lr, verdict))
+        axes[0].set_title(f"Raw features: x2 on a scale {ratio:.3g}x larger")
+        axes[1].set_title("Normalized features: mean 0, variance 1")
+        return _readout(rows, lr_fraction)
+
     controls = {
         "ratio": widgets.log_slider(
             "scale ratio std(x2)/std(x1) (log)", ratio, 0.0, 2.0, readout_format=".3g"
         ),
         "lr_fraction": widgets.float_slider(
-            "learning rate (fraction of 2/λ_max)", lr_fraction, 0.05, 1.10, 0.01
+            "learning rate (fraction of the largest stable)",
+            lr_fraction,
+            0.05,
+            1.10,
+            0.01,
         ),
     }
     return widgets.Panel(
-        controls,
-        fig,
-        view.update,
-        title="Gradient descent on raw vs normalized inputs",
+        controls, fig, update, title="Gradient descent on raw vs normalized inputs"
     )

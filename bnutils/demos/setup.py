@@ -215,7 +215,7 @@ def widget_check_panel() -> widgets.Panel:
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(-1.15, 1.15)
     ax.set_xlabel("time t (s)")
-    ax.set_ylabel(r"$\sin(2\pi f t)$")
+    ax.set_ylabel("sin(2π f t)")  # plain text: no mathtext parse on first draw
     state = {"redraws": 0}
 
     def update(frequency: float) -> str:
