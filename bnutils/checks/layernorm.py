@@ -501,7 +501,8 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
     missing, the path through the variance missing, only the direct path,
     gamma forgotten, m in place of n_l, eps left out, dgamma and dbeta summed
     over the units or averaged over the examples, dgamma without Z_norm or
-    with an extra gamma, dbeta with an extra gamma, wrong shapes and kinds, NaN, inputs modified in place.
+    with an extra gamma, dbeta with an extra gamma, wrong shapes and kinds,
+    NaN, inputs modified in place.
     """
 
     def body() -> CheckResult:
