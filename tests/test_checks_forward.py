@@ -370,7 +370,7 @@ def fwd_float32(Z, gamma, beta, eps=1e-5):
         (fwd_one_pass, "one_pass_variance", "near 1e6"),
         (fwd_one_pass_squares, "one_pass_variance", "near 1e6"),
         (fwd_clip3, "clipped", "[-3, 3]"),
-        (fwd_clip2_5, "right_for_some_inputs", "(2, 16)"),
+        (fwd_clip2_5, "right_for_some_inputs", "(2, 32)"),
         (fwd_float32, "low_precision", "float32"),
     ],
     ids=["one_pass", "one_pass_squares", "clip3", "clip2_5", "float32"],
@@ -381,9 +381,9 @@ def test_forward_second_adversarial_pass(fn, tag, word):
 
 def test_forward_cases_show_one_pass_and_clipping():
     """The offset case is near 1e6 with spreads near 1, and some |Z_norm| of
-    the outlier case exceed 3 (impossible for m <= 9)."""
+    the outlier case exceed 5 (|Z_norm| > 3 is impossible for m <= 9)."""
     cases = forward._forward_cases()
     offset = cases[forward._OFFSET_CASE]["Z"]
     assert np.abs(offset).min() > 4e5 and offset.std(axis=1).max() < 10
     norms = [forward._bn_train_ref(c["Z"], 1.0, 0.0, c["eps"]) for c in cases]
-    assert max(np.abs(n).max() for n in norms) > 3.4
+    assert max(np.abs(n).max() for n in norms) > 5

@@ -56,7 +56,7 @@ def _forward_cases():
     a large offset (means ~1e3) and a large scale (spreads ~1e3 to 1e4), so that
     an answer tuned to one shape, one eps or well-scaled data fails; then
     values near 1e6 (where a one-pass variance loses its precision) and a batch
-    of m = 16 with outliers (|Z_norm| up to about 3.8, where clipping shows).
+    of m = 32 with outliers (|Z_norm| up to about 5.5, where clipping shows).
     """
     rng = np.random.default_rng(20150211)
     g = [1.5, 0.7, 2.0, 0.3]
@@ -113,12 +113,12 @@ _OFFSET_CASE = 5
 
 
 def _outlier_case(rng) -> dict:
-    """m = 16 with one outlier per unit, so that some |Z_norm| exceed 3 (with
-    m examples |Z_norm| <= sqrt(m - 1), under 3 for every m <= 9): clipping
-    Z_norm to [-3, 3] shows here."""
-    Z = column([0.5, -2.0]) + column([1.0, 3.0]) * rng.standard_normal((2, 16))
-    Z[0, 3] = 0.5 + 9.0
-    Z[1, 11] = -2.0 - 30.0
+    """m = 32 with one far outlier per unit, so that |Z_norm| reaches about 5.5
+    (with m examples |Z_norm| <= sqrt(m - 1), under 3 for every m <= 9):
+    clipping Z_norm to [-3, 3] (or to any bound up to 5) shows here."""
+    Z = column([0.5, -2.0]) + column([1.0, 3.0]) * rng.standard_normal((2, 32))
+    Z[0, 3] = 0.5 + 80.0
+    Z[1, 11] = -2.0 - 240.0
     return {
         "Z": Z,
         "gamma": column([1.3, 0.6]),
