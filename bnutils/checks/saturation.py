@@ -38,8 +38,8 @@ def _case(activation: str, A: np.ndarray, want: float) -> dict:
 def _saturation_cases() -> list[dict]:
     """Layers whose saturated (or dead) share is known by construction:
     tanh, sigmoid and ReLU layers with n_l != m, odd m and m = 2, values just
-    inside and just outside the 0.97 and 0.03 edges (0.9699 to 0.9701, 0.0299
-    to 0.0301), ReLU units that are alive with small outputs (1e-9 to 0.15,
+    inside and just outside the 0.97 and 0.03 edges (0.9699 to 0.9701, down
+    to 1e-6 from the edge), ReLU units that are alive with small outputs (1e-9 to 0.15,
     never all zero) and a ReLU layer at a large scale (outputs up to 1e3)."""
     rng = np.random.default_rng(7)
     cases = []
@@ -55,9 +55,9 @@ def _saturation_cases() -> list[dict]:
     A[1, 1], A[2, 5] = 0.965, -0.96  # close to the edge, not saturated
     # Just beyond the edges (saturated) and just inside (not), so that a
     # threshold such as 0.9702 or 0.9698 shows.
-    A[0, 3], A[4, 0], A[2, 8] = 0.97001, 0.97005, 0.9701
+    A[0, 3], A[4, 0], A[2, 8], A[1, 6] = 0.97001, 0.97005, 0.9701, 0.970001
     A[3, 5], A[5, 5] = 0.96995, -0.9699
-    cases.append(_case("tanh", A, 12 / 60))
+    cases.append(_case("tanh", A, 13 / 60))
 
     # sigmoid: 5 x 12 values in (0.1, 0.9); 4 set above 0.97, 3 below 0.03.
     A = rng.uniform(0.1, 0.9, size=(5, 12))
@@ -67,8 +67,9 @@ def _saturation_cases() -> list[dict]:
         A[r, c] = rng.uniform(0.001, 0.025)
     # Just beyond the edges (saturated) and just inside (not).
     A[1, 1], A[3, 3], A[2, 10] = 0.97001, 0.02999, 0.0299
+    A[1, 8], A[3, 6] = 0.970001, 0.029999
     A[0, 9], A[4, 2] = 0.96995, 0.03005
-    cases.append(_case("sigmoid", A, 10 / 60))
+    cases.append(_case("sigmoid", A, 12 / 60))
 
     # relu: 6 units x 10 examples; units 0 and 4 dead (zero for every example);
     # units 1 and 3 zero for some examples; example 9 zero in every unit.
