@@ -262,7 +262,7 @@ def _first_only(s, m):
     ("fn", "tag", "words"),
     [
         (_tuned, "wrong_value", "m = 128"),
-        (_table, "wrong_value", "m = 8"),
+        (_table, "wrong_value", "m = 32"),
         (_first_only, "not_vectorized", "right for each m alone"),
     ],
     ids=["tuned", "table", "first_only"],
@@ -282,4 +282,23 @@ def test_a_list_for_an_array_of_m_says_what_it_got():
         return [s / math.sqrt(v) for v in m]
 
     r = _silent(mb.check_batch_mean_std, as_list)
-    assert r.mistake == "not_vectorized" and "a list of length 4" in r.message, str(r)
+    assert r.mistake == "not_vectorized" and "a list of length 5" in r.message, str(r)
+
+
+def test_sorting_or_deduplicating_m_is_caught():
+    def unique(s, m):
+        return (
+            s / np.sqrt(np.unique(m).astype(float)) if np.ndim(m) else s / math.sqrt(m)
+        )
+
+    r = _silent(mb.check_batch_mean_std, unique)
+    assert r.mistake == "not_vectorized" and "shape (4,)" in r.message, str(r)
+
+
+def test_float32_for_an_array_of_m_is_named_as_such():
+    def f32(s, m):
+        out = s / np.sqrt(np.asarray(m, dtype=np.float64))
+        return out.astype(np.float32) if np.ndim(m) else float(out)
+
+    r = _silent(mb.check_batch_mean_std, f32)
+    assert r.mistake == "low_precision" and "float32" in r.message, str(r)

@@ -202,3 +202,12 @@ def test_batch_statistics_are_named_even_when_m1_is_right():
 def test_a_mistake_on_the_single_example_only_is_named():
     result = quiet(check_batchnorm_inference, inf_norm_for_one)
     assert_rejected(result, "no_gamma_beta", "single example (m = 1) only")
+
+
+def test_eps_hard_coded_for_the_single_example_only_is_named():
+    def fn(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+        e = 1e-5 if Z.shape[1] == 1 else eps
+        return gamma * (Z - running_mean) / np.sqrt(running_var + e) + beta
+
+    result = quiet(check_batchnorm_inference, fn)
+    assert_rejected(result, "eps_hardcoded", "single example (m = 1) only")

@@ -254,7 +254,8 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
                 err,
             )
         # Right for single numbers; now an array of batch sizes (for plotting).
-        m_arr = np.array([2, 8, 32, 128])
+        # Unsorted, with a repeat: an answer that sorts or de-duplicates m shows.
+        m_arr = np.array([32, 2, 128, 8, 32])
         want = np.array([float(ref(2.0, int(mm))) for mm in m_arr])
         outcome = call_learner(fn, [("sigma", 2.0), ("m", m_arr)])
         if outcome.error is not None:
@@ -264,15 +265,25 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
                 f"{exc}",
                 "not_vectorized",
                 "Use numpy functions (np.sqrt, not math.sqrt) so that m can be an "
-                "array such as np.array([2, 8, 32, 128]).",
+                "array such as np.array([32, 2, 128, 8, 32]).",
                 diff,
                 err,
             )
         value = outcome.value
+        shown = "of m (np.array([32, 2, 128, 8, 32]))"
         arr = None
         if kind_issue("", value, "") is None and not is_low_precision(value):
             arr = np.asarray(value, dtype=np.float64)
-        shown = "of m (np.array([2, 8, 32, 128]))"
+        if kind_issue("", value, "") is None and is_low_precision(value):
+            fail(
+                f"right for one m, but for an array {shown} it returned "
+                f"{np.asarray(value).dtype} numbers; expected float64",
+                "low_precision",
+                "Compute in float64 (numpy's default): drop any np.float32(...) or "
+                ".astype(np.float32).",
+                diff,
+                err,
+            )
         if arr is None:
             fail(
                 f"right for one m, but for an array {shown} it returned "
@@ -295,6 +306,8 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
             )
         bad = [k for k in range(len(m_arr)) if _worst_rel(arr[k], want[k]) >= CHECK_TOL]
         if bad:
+            diff = float(np.max(np.abs(arr - want)))
+            err = _worst_rel(arr, want)
             k = bad[0]
             mm = int(m_arr[k])
             alone = call_learner(fn, [("sigma", 2.0), ("m", mm)])
