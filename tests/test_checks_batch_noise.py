@@ -232,3 +232,73 @@ def test_a_near_miss_is_printed_with_enough_digits():
 
 def batch_noise_solution(sigma, m):
     return sigma**2 * np.sqrt(2 * (m - 1)) / m
+
+
+# ---------------------------------------------------------------------------
+# Second adversarial pass: vectorised but wrong is not 'not vectorised'
+# ---------------------------------------------------------------------------
+
+
+def _tuned(s, m):
+    """Wrong for 100 <= m < 200 only (between the scalar cases), vectorised."""
+    m = np.asarray(m, dtype=np.float64)
+    return np.where((m < 100) | (m >= 200), s / np.sqrt(m), s / m**0.6)
+
+
+def _table(s, m):
+    """Exact on the scalar m values, a rounded table elsewhere (vectorised)."""
+    m = np.asarray(m)
+    exact = s / np.sqrt(m)
+    return np.where(np.isin(m, [2, 3, 5, 7, 10, 64, 256]), exact, np.round(exact, 2))
+
+
+def _first_only(s, m):
+    """Right for each m alone; with an array, every entry uses m[0]."""
+    m = np.asarray(m)
+    return s / np.sqrt(m.flat[0]) * np.ones(m.shape)
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "words"),
+    [
+        (_tuned, "wrong_value", "m = 128"),
+        (_table, "wrong_value", "m = 32"),
+        (_first_only, "not_vectorized", "right for each m alone"),
+    ],
+    ids=["tuned", "table", "first_only"],
+)
+def test_vectorised_but_wrong_is_named_for_what_it_is(fn, tag, words):
+    r = _silent(mb.check_batch_mean_std, fn)
+    assert not r.passed and r.mistake == tag and words in r.message, str(r)
+    if tag == "wrong_value":
+        assert "numpy operations only" not in r.hint
+        assert "got shape" not in r.message
+
+
+def test_a_list_for_an_array_of_m_says_what_it_got():
+    def as_list(s, m):
+        if np.ndim(m) == 0:
+            return s / math.sqrt(m)
+        return [s / math.sqrt(v) for v in m]
+
+    r = _silent(mb.check_batch_mean_std, as_list)
+    assert r.mistake == "not_vectorized" and "a list of length 5" in r.message, str(r)
+
+
+def test_sorting_or_deduplicating_m_is_caught():
+    def unique(s, m):
+        return (
+            s / np.sqrt(np.unique(m).astype(float)) if np.ndim(m) else s / math.sqrt(m)
+        )
+
+    r = _silent(mb.check_batch_mean_std, unique)
+    assert r.mistake == "not_vectorized" and "shape (4,)" in r.message, str(r)
+
+
+def test_float32_for_an_array_of_m_is_named_as_such():
+    def f32(s, m):
+        out = s / np.sqrt(np.asarray(m, dtype=np.float64))
+        return out.astype(np.float32) if np.ndim(m) else float(out)
+
+    r = _silent(mb.check_batch_mean_std, f32)
+    assert r.mistake == "low_precision" and "float32" in r.message, str(r)

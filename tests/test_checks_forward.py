@@ -327,3 +327,63 @@ def test_forward_adversarial_mistakes(fn, tag, word):
     """Found by an adversarial pass (issue 9); the median equals the mean at
     m = 2, so this one looked 'right for some inputs' before it was named."""
     assert_rejected(quiet(check_batchnorm_forward, fn), tag, word)
+
+
+# ---------------------------------------------------------------------------
+# Found by the second adversarial pass: one-pass variance, clipping, float32
+# ---------------------------------------------------------------------------
+
+
+def fwd_one_pass(Z, gamma, beta, eps=1e-5):
+    mu = np.mean(Z, axis=1, keepdims=True)
+    var = np.mean(Z**2, axis=1, keepdims=True) - mu**2  # E[Z^2] - E[Z]^2
+    return [gamma * (Z - mu) / np.sqrt(var + eps) + beta, None]
+
+
+def fwd_one_pass_squares(Z, gamma, beta, eps=1e-5):
+    m = Z.shape[1]
+    mu = Z.sum(axis=1, keepdims=True) / m
+    var = (Z * Z).sum(axis=1, keepdims=True) / m - mu * mu
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta, None
+
+
+def fwd_clip3(Z, gamma, beta, eps=1e-5):
+    Z_norm, _, _ = _bn(Z, gamma, beta, eps)
+    Z_norm = np.clip(Z_norm, -3, 3)
+    return gamma * Z_norm + beta, (Z_norm,)
+
+
+def fwd_clip2_5(Z, gamma, beta, eps=1e-5):
+    Z_norm, _, _ = _bn(Z, gamma, beta, eps)
+    return gamma * np.clip(Z_norm, -2.5, 2.5) + beta, None
+
+
+def fwd_float32(Z, gamma, beta, eps=1e-5):
+    Z32 = Z.astype(np.float32)
+    Z_norm, _, _ = _bn(Z32, gamma, beta, eps)
+    return (gamma * Z_norm + beta).astype(np.float32), None
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "word"),
+    [
+        (fwd_one_pass, "one_pass_variance", "near 1e6"),
+        (fwd_one_pass_squares, "one_pass_variance", "near 1e6"),
+        (fwd_clip3, "clipped", "[-3, 3]"),
+        (fwd_clip2_5, "right_for_some_inputs", "(2, 32)"),
+        (fwd_float32, "low_precision", "float32"),
+    ],
+    ids=["one_pass", "one_pass_squares", "clip3", "clip2_5", "float32"],
+)
+def test_forward_second_adversarial_pass(fn, tag, word):
+    assert_rejected(quiet(check_batchnorm_forward, fn), tag, word)
+
+
+def test_forward_cases_show_one_pass_and_clipping():
+    """The offset case is near 1e6 with spreads near 1, and some |Z_norm| of
+    the outlier case exceed 5 (|Z_norm| > 3 is impossible for m <= 9)."""
+    cases = forward._forward_cases()
+    offset = cases[forward._OFFSET_CASE]["Z"]
+    assert np.abs(offset).min() > 4e5 and offset.std(axis=1).max() < 10
+    norms = [forward._bn_train_ref(c["Z"], 1.0, 0.0, c["eps"]) for c in cases]
+    assert max(np.abs(n).max() for n in norms) > 5

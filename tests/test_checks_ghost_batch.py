@@ -340,7 +340,7 @@ MISTAKES = [
     (transposed, "transposed", ["transpose"]),
     (not_written, "not_implemented", ["NotImplementedError"]),
     (unnameable, "unknown", ["can't name"]),
-    (float32, "unknown", ["can't name"]),
+    (float32, "low_precision", ["float32", "single precision on some inputs"]),
 ]
 
 

@@ -171,3 +171,43 @@ def inf_layer_norm(Z, gamma, beta, running_mean, running_var, eps=1e-5):
 def test_inference_adversarial_mistakes(fn, tag, word):
     """Found by an adversarial pass (issue 9): named since."""
     assert_rejected(quiet(check_batchnorm_inference, fn), tag, word)
+
+
+# ---------------------------------------------------------------------------
+# Second adversarial pass: a mistake on some inputs only is still named
+# ---------------------------------------------------------------------------
+
+
+def inf_switch(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Batch statistics when m > 1, running statistics for a single example."""
+    if Z.shape[1] > 1:
+        mu = Z.mean(axis=1, keepdims=True)
+        var = Z.var(axis=1, keepdims=True)
+    else:
+        mu, var = running_mean, running_var
+    return gamma * (Z - mu) / np.sqrt(var + eps) + beta
+
+
+def inf_norm_for_one(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+    Z_norm = (Z - running_mean) / np.sqrt(running_var + eps)
+    return Z_norm if Z.shape[1] == 1 else gamma * Z_norm + beta
+
+
+def test_batch_statistics_are_named_even_when_m1_is_right():
+    result = quiet(check_batchnorm_inference, inf_switch)
+    assert_rejected(result, "batch_stats", "batch's own statistics", "m > 1")
+    assert "running_mean" in result.hint
+
+
+def test_a_mistake_on_the_single_example_only_is_named():
+    result = quiet(check_batchnorm_inference, inf_norm_for_one)
+    assert_rejected(result, "no_gamma_beta", "single example (m = 1) only")
+
+
+def test_eps_hard_coded_for_the_single_example_only_is_named():
+    def fn(Z, gamma, beta, running_mean, running_var, eps=1e-5):
+        e = 1e-5 if Z.shape[1] == 1 else eps
+        return gamma * (Z - running_mean) / np.sqrt(running_var + e) + beta
+
+    result = quiet(check_batchnorm_inference, fn)
+    assert_rejected(result, "eps_hardcoded", "single example (m = 1) only")

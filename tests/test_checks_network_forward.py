@@ -289,7 +289,9 @@ def test_named_mistakes(fn, tag, keywords):
 def test_right_answers_pass(fn):
     result = quiet(check_forward_with_bn, fn)
     assert result.passed, result
-    assert result.rel_error < 1e-12
+    # W[1] @ X rounds at ~1e-16 of inputs near 1e6 (the offset case): about
+    # 1e-11 of Z[1]'s spread of order 1, far below the tolerance 1e-8.
+    assert result.rel_error < 1e-10
 
 
 def test_the_reference_solution_matches_the_package_network():
@@ -389,3 +391,98 @@ def test_exceptions_name_the_failing_line():
     assert not result.passed
     assert result.mistake in ("exception", "wrong_layer_params")
     assert "Z - mu" in result.hint or "keepdims" in result.hint
+
+
+# ---------------------------------------------------------------------------
+# Found by the second adversarial pass
+# ---------------------------------------------------------------------------
+
+
+def _fwd(X, params, eps, *, L=None, one_pass=False):
+    if L is None:
+        L = _layers(params)
+    cache, A = {}, X
+    for layer in range(1, L):
+        Z = params[f"W{layer}"] @ A
+        mu = Z.mean(axis=1, keepdims=True)
+        if one_pass:
+            var = (Z**2).mean(axis=1, keepdims=True) - mu**2
+        else:
+            var = Z.var(axis=1, keepdims=True)
+        Zt = params[f"gamma{layer}"] * (Z - mu) / np.sqrt(var + eps)
+        Zt = Zt + params[f"beta{layer}"]
+        A = np.tanh(Zt)
+        cache[f"Z{layer}"], cache[f"Z_tilde{layer}"], cache[f"A{layer}"] = Z, Zt, A
+    ZL = params[f"W{L}"] @ A + params[f"b{L}"]
+    cache[f"Z{L}"] = ZL
+    E = np.exp(ZL - ZL.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True), cache
+
+
+def one_pass(X, params, eps=1e-5):
+    return _fwd(X, params, eps, one_pass=True)
+
+
+def adds_key(X, params, eps=1e-5):
+    params["L"] = _layers(params)
+    return _fwd(X, params, eps, L=params["L"])
+
+
+def removes_key(X, params, eps=1e-5):
+    L = _layers(params)
+    params.pop(f"b{L - 1}")  # "not needed": Batch Norm cancels it
+    return _fwd(X, params, eps)
+
+
+def replaces_entry(X, params, eps=1e-5):
+    params["W1"] = params["W1"].copy()  # same values, another array
+    return _fwd(X, params, eps)
+
+
+def layers_3(X, params, eps=1e-5):
+    return _fwd(X, params, eps, L=3)
+
+
+def layers_4(X, params, eps=1e-5):
+    return _fwd(X, params, eps, L=4)
+
+
+def layers_len_div_4(X, params, eps=1e-5):
+    return _fwd(X, params, eps, L=len(params) // 4)
+
+
+SECOND_PASS = [
+    (one_pass, "one_pass_variance", ["near 1e6"]),
+    (adds_key, "in_place", ["params", "'L' added"]),
+    (removes_key, "in_place", ["params", "removed"]),
+    (replaces_entry, "in_place", ["params", "'W1' replaced"]),
+    (layers_3, "layer_count", ["number of layers", "L = 3"]),
+    (layers_4, "layer_count", ["number of layers"]),
+    (layers_len_div_4, "layer_count", ["number of layers", "cache ends at"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "tag", "keywords"),
+    SECOND_PASS,
+    ids=[m[0].__name__ for m in SECOND_PASS],
+)
+def test_second_adversarial_pass(fn, tag, keywords):
+    result = quiet(check_forward_with_bn, fn)
+    assert_rejected(result, tag, *keywords)
+    assert result.hint
+    assert "gamma" not in result.message or tag != "layer_count"
+
+
+def test_a_local_copy_of_params_may_be_changed():
+    def local_copy(X, params, eps=1e-5):
+        params = dict(params)
+        params["L"] = _layers(params)
+        return _fwd(X, params, eps, L=params["L"])
+
+    assert quiet(check_forward_with_bn, local_copy).passed
+
+
+def test_cases_include_inputs_near_1e6():
+    case = network_forward._cases()[network_forward._OFFSET_CASE]
+    assert np.abs(case["X"]).min() > 5e5 and case["X"].std(axis=1).max() < 10

@@ -262,3 +262,60 @@ ADVERSARIAL = [
 )
 def test_normalize_adversarial_mistakes(fn, tag, keywords):
     assert_rejected(quiet(check_normalize_inputs, fn), tag, *keywords)
+
+
+# ---------------------------------------------------------------------------
+# Second adversarial pass: the tolerance is float64's, a small eps is accepted
+# explicitly
+# ---------------------------------------------------------------------------
+
+
+def _norm(X_train, X_test, *, eps=0.0, on="var", decimals=None):
+    mu = X_train.mean(axis=1, keepdims=True)
+    var = X_train.var(axis=1, keepdims=True)
+    sd = np.sqrt(var + eps) if on == "var" else np.sqrt(var) + eps
+    out = (X_train - mu) / sd, (X_test - mu) / sd
+    return out if decimals is None else tuple(np.round(o, decimals) for o in out)
+
+
+@pytest.mark.parametrize("decimals", [5, 6, 8])
+def test_rounded_outputs_are_rejected(decimals):
+    result = quiet(check_normalize_inputs, lambda a, b: _norm(a, b, decimals=decimals))
+    assert_rejected(result, "close", "very close", "1e-10")
+    assert "np.round" in result.hint
+
+
+@pytest.mark.parametrize(
+    ("eps", "on"),
+    [(1e-8, "var"), (1e-8, "std"), (1e-9, "var"), (3e-9, "std"), (1e-12, "var")],
+)
+def test_a_small_eps_passes_and_is_named(eps, on):
+    result = quiet(check_normalize_inputs, lambda a, b: _norm(a, b, eps=eps, on=on))
+    assert result.passed, result
+    if eps >= 1e-9:  # smaller ones are within float64's tolerance anyway
+        assert "small eps" in result.message
+        shown = float(result.message.split("eps = ")[1].split()[0])
+        assert shown == pytest.approx(eps, rel=1e-2)
+
+
+@pytest.mark.parametrize(("eps", "on"), [(3e-8, "var"), (1e-7, "std")])
+def test_a_larger_eps_is_rejected(eps, on):
+    result = quiet(check_normalize_inputs, lambda a, b: _norm(a, b, eps=eps, on=on))
+    assert_rejected(result, "close", "very close")
+
+
+def test_exact_answers_pass_without_an_eps_note():
+    for fn in (lambda a, b: _norm(a, b), lambda a, b: _norm(a, b, on="std")):
+        result = quiet(check_normalize_inputs, fn)
+        assert result.passed and "eps" not in result.message, result
+        assert result.rel_error < 1e-12
+
+
+def test_eps_on_the_train_set_only_is_not_accepted():
+    def fn(X_train, X_test):
+        a, _ = _norm(X_train, X_test, eps=1e-8)
+        _, b = _norm(X_train, X_test)
+        b = b * (1 + 5e-9)
+        return a, b
+
+    assert not quiet(check_normalize_inputs, fn).passed

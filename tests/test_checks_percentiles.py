@@ -80,7 +80,7 @@ def _raise(exc):
         (lambda U: None, "returned_none"),
         (_raise(NotImplementedError()), "not_implemented"),
         (lambda U: np.percentile(U, [15, 50, 85], axis=1), "transposed"),
-        (lambda U: list(np.percentile(U, [15, 50, 85], axis=1)), "transposed"),
+        (lambda U: list(np.percentile(U, [15, 50, 85], axis=1)), "not_array"),
         (lambda U: np.percentile(U, [15, 50, 85], axis=0), "wrong_axis"),
         (lambda U: np.percentile(U, [15, 50, 85], axis=0).T, "wrong_axis"),
         (lambda U: np.percentile(U, [15, 50, 85]), "no_axis"),
@@ -201,3 +201,47 @@ def test_records_in_reverse_order_are_named():
     """Found by an adversarial pass (issue 9)."""
     r = _check(lambda U: np.percentile(U, [15, 50, 85], axis=1).T[::-1])
     assert r.mistake == "records_reversed", r
+
+
+# ---------------------------------------------------------------------------
+# Second adversarial pass: lists refused, the method note relative to spread
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda U: np.percentile(U, [15, 50, 85], axis=1).T.tolist(),
+        lambda U: [list(row) for row in np.percentile(U, [15, 50, 85], axis=1).T],
+        lambda U: tuple(np.percentile(U, [15, 50, 85], axis=1).T),
+    ],
+    ids=["tolist", "list_comprehension", "tuple_of_rows"],
+)
+def test_a_list_is_refused_and_said_so(fn):
+    r = _check(fn)
+    assert r.mistake == "not_array", r
+    assert "expected a numpy array" in r.message
+    assert "values would be right" in r.hint
+
+
+@pytest.mark.parametrize("method", ["nearest", "lower", "inverted_cdf", "hazen"])
+def test_method_note_is_relative_to_the_spread(method):
+    r = _check(lambda U: np.percentile(U, [15, 50, 85], axis=1, method=method).T)
+    assert r.passed and f"{method!r}" in r.message
+    assert "max |diff|" not in r.message and "negligible" not in r.message
+    assert "of a record's 15th-85th percentile range" in r.message
+    share = float(r.message.split("differ by up to ")[1].split("%")[0]) / 100
+    cases = percentiles._exercise_cases()
+    worst = max(
+        float(
+            np.max(
+                np.abs(
+                    np.percentile(U, [15, 50, 85], axis=1, method=method).T
+                    - np.percentile(U, [15, 50, 85], axis=1).T
+                ).max(axis=1)
+                / np.ptp(np.percentile(U, [15, 85], axis=1), axis=0)
+            )
+        )
+        for U in cases
+    )
+    assert share == pytest.approx(worst, abs=0.006)

@@ -3,6 +3,8 @@ usual mistakes are named, and the checker never raises."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -301,3 +303,95 @@ def test_a_squared_threshold_is_not_mistaken_for_one_tail():
 
     result = demo.check_saturation_share(fn, verbose=False)
     assert not result.passed and result.mistake != "no_abs", result
+
+
+# --------------------------------------------------------------------------
+# Second adversarial pass: thresholds just beyond the edges, honest quotes,
+# None for one activation
+# --------------------------------------------------------------------------
+
+
+def _rule_for(act_name, rule):
+    def fn(A, act):
+        if act == act_name:
+            return float(rule(A))
+        return demo.saturation_share(A, act)
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    ("act", "rule", "used"),
+    [
+        ("tanh", lambda A: np.mean(np.abs(A) > 0.9702), 0.9702),
+        ("tanh", lambda A: np.mean(np.abs(A) >= 0.97004), 0.97004),
+        ("tanh", lambda A: np.mean(np.abs(A) > 0.9698), 0.9698),
+        ("sigmoid", lambda A: np.mean((A < 0.0298) | (A > 0.9702)), 0.0298),
+        ("sigmoid", lambda A: np.mean((A < 0.0302) | (A > 0.9698)), 0.0302),
+    ],
+    ids=["tanh_0.9702", "tanh_0.97004", "tanh_0.9698", "sig_0.0298", "sig_0.0302"],
+)
+def test_thresholds_just_beyond_the_edges_are_named(act, rule, used):
+    result = demo.check_saturation_share(_rule_for(act, rule), verbose=False)
+    assert result.mistake == "wrong_threshold", result
+    # The quoted range is what the shares can tell: it holds the threshold
+    # actually used, and it is narrow.
+    found = re.findall(r"between ([\d.e-]+) and ([\d.e-]+)", result.message)
+    lo, hi = map(float, found[0])
+    assert lo <= used <= hi and hi - lo < 6e-3, result.message
+
+
+@pytest.mark.parametrize(
+    ("rule", "used"),
+    [
+        (lambda A: np.mean(np.all(A < 1e-3, axis=1)), 1e-3),
+        (lambda A: np.mean(np.all(A < 1e-2, axis=1)), 1e-2),
+        (lambda A: np.mean(np.all(np.isclose(A, 0), axis=1)), 1e-8),
+    ],
+    ids=["lt_1e-3", "lt_1e-2", "isclose"],
+)
+def test_relu_tolerance_quotes_a_range_holding_the_one_used(rule, used):
+    result = demo.check_saturation_share(_relu_rule(rule), verbose=False)
+    assert result.mistake == "relu_small_alive", result
+    lo, hi = map(
+        float, re.findall(r"between ([\d.e-]+) and ([\d.e-]+)", result.message)[0]
+    )
+    assert lo < used <= hi, result.message
+
+
+def test_whole_units_counted_is_not_called_a_threshold():
+    fn = _rule_for("tanh", lambda A: np.mean(np.any(np.abs(A) > 0.97, axis=1)))
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert not result.passed and result.mistake != "wrong_threshold", result
+
+
+def test_none_for_one_activation_names_it():
+    def fn(A, act):
+        if act == "tanh":
+            return float(np.mean(np.abs(A) > 0.97))
+        if act == "relu":
+            return float(np.mean(np.all(A <= 0, axis=1)))
+        return None  # the sigmoid branch is missing
+
+    result = demo.check_saturation_share(fn, verbose=False)
+    assert result.mistake == "returned_none", result
+    assert "activation='sigmoid'" in result.message
+    assert "'tanh' and 'relu'" in result.message
+
+
+def test_cases_hold_values_just_beyond_and_inside_each_edge():
+    cases = saturation._saturation_cases()
+    tanh = np.concatenate(
+        [np.abs(c["A"]).ravel() for c in cases if c["activation"] == "tanh"]
+    )
+    sig = np.concatenate(
+        [c["A"].ravel() for c in cases if c["activation"] == "sigmoid"]
+    )
+    assert np.any((tanh > 0.97) & (tanh < 0.97002))
+    assert np.any((tanh < 0.97) & (tanh > 0.9699))
+    assert np.any((sig > 0.97) & (sig < 0.97002)) and np.any(
+        (sig < 0.03) & (sig > 0.0299)
+    )
+    assert np.any((sig < 0.97) & (sig > 0.9699)) and np.any(
+        (sig > 0.03) & (sig < 0.0301)
+    )

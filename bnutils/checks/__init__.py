@@ -78,8 +78,10 @@ the module, using :mod:`bnutils.checks.engine`:
      right for some cases only, or "a difference I can't name";
      ``engine.HARDCODED_EPS`` and ``engine.hardcoded_eps_mistake`` name an eps
      written in place of the argument;
-     ``engine.permutation_issue`` spots outputs returned in the wrong order and
-     ``engine.in_place_issue`` words an in-place change;
+     ``engine.permutation_issue`` spots outputs returned in the wrong order,
+     ``engine.in_place_issue`` words an in-place change, and
+     ``engine.wrong_only_in`` with ``engine.one_pass_issue`` names a mistake
+     that only a special case shows (a one-pass variance near 1e6);
    - stop with ``raise engine.Fail(engine.dedupe(issues),
      *engine.error_sizes(outs, refs))`` or
      ``return engine.passed_result(name, outs, refs)``.

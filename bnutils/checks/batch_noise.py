@@ -14,6 +14,7 @@ from bnutils.checks.engine import (
     Fail,
     Issue,
     call_learner,
+    describe,
     exception_issue,
     is_low_precision,
     kind_issue,
@@ -253,7 +254,8 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
                 err,
             )
         # Right for single numbers; now an array of batch sizes (for plotting).
-        m_arr = np.array([2, 8, 32, 128])
+        # Unsorted, with a repeat: an answer that sorts or de-duplicates m shows.
+        m_arr = np.array([32, 2, 128, 8, 32])
         want = np.array([float(ref(2.0, int(mm))) for mm in m_arr])
         outcome = call_learner(fn, [("sigma", 2.0), ("m", m_arr)])
         if outcome.error is not None:
@@ -263,22 +265,86 @@ def _check_closed_form(name: str, fn, ref, mistakes: dict, what: str, verbose: b
                 f"{exc}",
                 "not_vectorized",
                 "Use numpy functions (np.sqrt, not math.sqrt) so that m can be an "
-                "array such as np.array([2, 8, 32, 128]).",
+                "array such as np.array([32, 2, 128, 8, 32]).",
                 diff,
                 err,
             )
         value = outcome.value
+        shown = "of m (np.array([32, 2, 128, 8, 32]))"
         arr = None
         if kind_issue("", value, "") is None and not is_low_precision(value):
             arr = np.asarray(value, dtype=np.float64)
-        if arr is None or arr.shape != want.shape or _worst_rel(arr, want) >= CHECK_TOL:
-            shape = "None" if arr is None else str(arr.shape)
+        if kind_issue("", value, "") is None and is_low_precision(value):
             fail(
-                "right for one m, but not for an array of m (got shape "
-                f"{shape}, expected {want.shape})",
+                f"right for one m, but for an array {shown} it returned "
+                f"{np.asarray(value).dtype} numbers; expected float64",
+                "low_precision",
+                "Compute in float64 (numpy's default): drop any np.float32(...) or "
+                ".astype(np.float32).",
+                diff,
+                err,
+            )
+        if arr is None:
+            fail(
+                f"right for one m, but for an array {shown} it returned "
+                f"{describe(value)}; expected an array of shape {want.shape}",
                 "not_vectorized",
-                "Write it with numpy operations only, so that every entry of m gets "
-                "its own answer.",
+                "Use numpy functions (np.sqrt, not math.sqrt) and return their "
+                "result, so that every entry of m gets its own answer.",
+                diff,
+                err,
+            )
+        if arr.shape != want.shape:
+            fail(
+                f"right for one m, but for an array {shown} it returned shape "
+                f"{arr.shape}; expected {want.shape}, one answer per entry of m",
+                "not_vectorized",
+                "Use element-wise numpy operations on m (np.sqrt(m), m - 1): no "
+                "sum, mean or max over m, no m[0] or len(m).",
+                diff,
+                err,
+            )
+        bad = [k for k in range(len(m_arr)) if _worst_rel(arr[k], want[k]) >= CHECK_TOL]
+        if bad:
+            diff = float(np.max(np.abs(arr - want)))
+            err = _worst_rel(arr, want)
+            k = bad[0]
+            mm = int(m_arr[k])
+            alone = call_learner(fn, [("sigma", 2.0), ("m", mm)])
+            single = None
+            if alone.error is None:
+                try:
+                    single = _one_number("", alone.value)
+                except Fail:
+                    single = None
+            rel = _worst_rel(arr[k], want[k])
+            numbers = (
+                f"you return {arr[k]:.6g}, expected {want[k]:.6g} (rel. error "
+                f"{rel:.1e})"
+            )
+            if (
+                single is not None
+                and _worst_rel(np.float64(single), arr[k]) < CHECK_TOL
+            ):
+                # Vectorised, and the same on its own: the formula is wrong there.
+                tried = ", ".join(
+                    str(m_) for m_ in sorted({m_ for _, m_ in CHECK_CASES})
+                )
+                fail(
+                    f"for sigma = 2.0, m = {mm} {numbers}",
+                    "wrong_value",
+                    f"It is right for the m tried before ({tried}) but not for m = "
+                    f"{mm}: look for a hard-coded number, a table of values or a "
+                    "branch on m that only suits some m.",
+                    diff,
+                    err,
+                )
+            fail(
+                f"right for each m alone, but with the array {shown} the entry "
+                f"for m = {mm} is wrong: {numbers}",
+                "not_vectorized",
+                "Each entry of m must get its own answer: use element-wise numpy "
+                "operations (np.sqrt(m), m - 1), no m[0], len(m), sum or max over m.",
                 diff,
                 err,
             )

@@ -805,6 +805,10 @@ def diagnose(
     # A known mistake (variants may have other shapes than the answer).
     best, best_err = None, math.inf
     for variant in variants:
+        if max_rel(variant.arrays, wants) < match_tol:
+            # The same as the answer for this output (e.g. a mistake that only
+            # shows in another output): an output near it is near the answer.
+            continue
         err = max_rel(gots, variant.arrays)
         if err < best_err:
             best, best_err = variant, err
@@ -831,6 +835,24 @@ def diagnose(
     err = max_rel(gots, wants)
     diff = max_diff(gots, wants)
     worst = max(range(len(gots)), key=lambda k: rel_error(gots[k], wants[k]))
+    if low and any(
+        rel_error(g, w) < LOW_PRECISION_TOL for g, w in zip(gots, wants, strict=True)
+    ):
+        # Right to single precision on some inputs, far off on others (e.g.
+        # values near 1e6, where float32 keeps nothing of a spread near 1):
+        # the precision is the first thing to fix.
+        dtype = low[0].dtype
+        return [
+            Issue(
+                "low_precision",
+                f"{label} is {dtype}: right to single precision on some inputs, "
+                f"off by rel. error {err:.0e} on {cases[worst]}; the checker "
+                "needs float64",
+                low_precision_hint(dtype)
+                + " Then run the checker again: it can only judge the formula "
+                "in float64.",
+            )
+        ]
     note = ""
     if low:
         note = f" Note: compute in float64 (your arrays are {low[0].dtype})."
@@ -942,6 +964,35 @@ def permutation_issue(
                 f"Return them in this order: ({order}).",
             )
     return None
+
+
+def wrong_only_in(gots, refs, suspects, tol: float = TOL) -> bool:
+    """True when the outputs are right (same shape, rel_error below ``tol``) in
+    every test case whose index is not in ``suspects`` and wrong in at least
+    one that is: a mistake that only some special input (a large offset, an
+    outlier) can show. NaN counts as wrong."""
+    wrong = []
+    for k, (got, want) in enumerate(zip(gots, refs, strict=True)):
+        got = as_real(got)
+        ok = got is not None and got.shape == want.shape and rel_error(got, want) < tol
+        if not ok and k not in suspects:
+            return False
+        wrong.append(not ok)
+    return any(wrong)
+
+
+def one_pass_issue(offset: str, centred: str) -> Issue:
+    """The mistake "one-pass variance E[Z**2] - E[Z]**2", right everywhere but on
+    values near ``offset`` (e.g. "1e6"); ``centred`` is the two-pass formula to
+    use instead, e.g. "((Z - mu)**2).mean(axis=1, keepdims=True)"."""
+    return Issue(
+        "one_pass_variance",
+        f"right everywhere except on values near {offset}, where your variance "
+        "lost its precision (one-pass variance mean(Z**2) - mean(Z)**2?)",
+        f"mean(Z**2) - mean(Z)**2 subtracts two numbers near ({offset})**2 to get "
+        "a variance near 1: float64 keeps about 16 digits, so much of the answer "
+        f"is rounding error. Centre first: var = {centred}.",
+    )
 
 
 def column(values) -> np.ndarray:

@@ -24,9 +24,11 @@ from bnutils.checks.engine import (
     hardcoded_eps_mistake,
     in_place_issue,
     max_rel,
+    one_pass_issue,
     passed_result,
     run_checker,
     unpack,
+    wrong_only_in,
 )
 
 
@@ -52,7 +54,9 @@ def _forward_cases():
     outside the square root matters a lot; a nearly constant unit (variance
     about 1e-8) where even a hard-coded eps = 1e-8 differs from the argument;
     a large offset (means ~1e3) and a large scale (spreads ~1e3 to 1e4), so that
-    an answer tuned to one shape, one eps or well-scaled data fails.
+    an answer tuned to one shape, one eps or well-scaled data fails; then
+    values near 1e6 (where a one-pass variance loses its precision) and a batch
+    of m = 32 with outliers (|Z_norm| up to about 5.5, where clipping shows).
     """
     rng = np.random.default_rng(20150211)
     g = [1.5, 0.7, 2.0, 0.3]
@@ -89,7 +93,38 @@ def _forward_cases():
             [0.5, 1.7, 0.9, -0.3, 1.3, 2.5],
             [0.2, -1.1, 0.6, 0.0, -0.4, 1.8],
         ),
+        # Values near 1e6 with spreads near 1: a one-pass variance
+        # mean(Z**2) - mean(Z)**2 loses about 1e-4 of it (see _OFFSET_CASE).
+        _case(
+            rng,
+            [1e6, -2e6, 5e5],
+            [1.0, 2.0, 0.5],
+            6,
+            1e-5,
+            [0.9, 1.4, -2.2],
+            [0.1, -0.3, 0.6],
+        ),
+        _outlier_case(rng),
     ]
+
+
+#: Index of the large-offset case in :func:`_forward_cases`.
+_OFFSET_CASE = 5
+
+
+def _outlier_case(rng) -> dict:
+    """m = 32 with one far outlier per unit, so that |Z_norm| reaches about 5.5
+    (with m examples |Z_norm| <= sqrt(m - 1), under 3 for every m <= 9):
+    clipping Z_norm to [-3, 3] (or to any bound up to 5) shows here."""
+    Z = column([0.5, -2.0]) + column([1.0, 3.0]) * rng.standard_normal((2, 32))
+    Z[0, 3] = 0.5 + 80.0
+    Z[1, 11] = -2.0 - 240.0
+    return {
+        "Z": Z,
+        "gamma": column([1.3, 0.6]),
+        "beta": column([-0.2, 0.45]),
+        "eps": 1e-5,
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -127,6 +162,7 @@ def _forward_variants(Z, gamma, beta, eps) -> dict[str, np.ndarray]:
             "no_centering": gamma * Z / np.sqrt(var + eps) + beta,
             "var_not_centered": gamma * Zc / np.sqrt(raw_var + eps) + beta,
             "sqrt_of_std": gamma * Zc / np.sqrt(np.sqrt(var) + eps) + beta,
+            "clipped": gamma * np.clip(Z_norm, -3.0, 3.0) + beta,
             "no_axis": gamma * (Z - Z.mean()) / np.sqrt(Z.var() + eps) + beta,
             "median": gamma
             * (Z - np.median(Z, axis=1, keepdims=True))
@@ -210,6 +246,12 @@ _FORWARD_MISTAKES = {
         "np.std is already a square root: divide by np.sqrt(var + eps) with var "
         "the variance (np.var), or by np.sqrt(std**2 + eps).",
     ),
+    "clipped": (
+        "you clipped Z_norm to [-3, 3]",
+        "Batch Norm does not clip: an example far from its batch's mean keeps its "
+        "large Z_norm (with m examples |Z_norm| can reach sqrt(m - 1)). Return "
+        "gamma * Z_norm + beta with Z_norm = (Z - mu) / np.sqrt(var + eps).",
+    ),
 }
 _FORWARD_EPS = tuple(c["eps"] for c in _forward_cases())
 for _value in HARDCODED_EPS:
@@ -239,6 +281,8 @@ def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
     swapped, gamma or beta or both missing, variance instead of standard
     deviation, no centering, a variance without centering, the square root of
     the standard deviation, a hard-coded eps (named with its value, e.g. 1e-8),
+    a one-pass variance that loses precision near 1e6, Z_norm clipped to
+    [-3, 3],
     Z_tilde returned second (e.g. ``return Z_norm, Z_tilde``), inputs modified
     in place; see :mod:`bnutils.checks` for what every checker names.
     """
@@ -273,6 +317,14 @@ def check_batchnorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
             for key, variant in zip(_FORWARD_MISTAKES, variants, strict=True):
                 variant.arrays.append(computed[key])
         issues = diagnose("Z_tilde", outs, refs, variants, descs)
+        if (
+            issues
+            and issues[0].tag in ("unknown", "right_for_some_inputs")
+            and wrong_only_in(outs, refs, {_OFFSET_CASE})
+        ):
+            issues = [
+                one_pass_issue("1e6", "((Z - mu)**2).mean(axis=1, keepdims=True)")
+            ]
         if issues and not single:
             order = _order_issue(outs, seconds, refs, cases)
             if order is not None:

@@ -36,6 +36,7 @@ from bnutils.checks.engine import (
     rel_error,
     run_checker,
     unpack,
+    wrong_only_in,
 )
 
 __all__ = ["check_layernorm_backward", "check_layernorm_forward"]
@@ -77,6 +78,13 @@ def _cases() -> list[dict]:
     # An example whose units barely differ, so that where eps goes matters at
     # eps=1e-5 (its variance is about 1e-3).
     cases[2]["Z"][:, 0] = 0.5 + 0.03 * rng.normal(size=3)
+    # n_l = 32 with a far outlying unit in two examples: |x_hat| reaches about
+    # 5.5 there (with n_l units |x_hat| <= sqrt(n_l - 1), under 3 for n_l <= 9),
+    # so that clipping x_hat to [-3, 3] (or to any bound up to 5) shows.
+    outlier = case(32, 3, 1e-5)
+    outlier["Z"][5, 0] += 80.0 * outlier["Z"][:, 0].std()
+    outlier["Z"][9, 2] -= 80.0 * outlier["Z"][:, 2].std()
+    cases.append(outlier)
     return cases
 
 
@@ -130,6 +138,7 @@ def _variants(c: dict) -> dict:
             "no_centering": g * Z / std + b,
             "gamma_beta_swapped": b * Zc / std + g,
             "no_gamma_beta": Zc / std,
+            "clipped": g * np.clip(Zc / std, -3.0, 3.0) + b,
         }
 
 
@@ -187,6 +196,12 @@ _MISTAKES = {
         "Finish with gamma * Z_norm + beta; gamma and beta have shape (n_l, 1), one "
         "per unit, as in Batch Norm.",
     ),
+    "clipped": (
+        "you clipped Z_norm to [-3, 3]",
+        "Layer Norm does not clip: a unit far from its example's mean keeps its "
+        "large Z_norm (with n_l units |Z_norm| can reach sqrt(n_l - 1)). Return "
+        "gamma * (Z - mu) / np.sqrt(var + eps) + beta.",
+    ),
     "one_pass_variance": (
         "right except for values with a large offset (1e6): your variance loses "
         "its precision there",
@@ -224,8 +239,9 @@ def check_layernorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
             Z_tilde = gamma * (Z - mu) / np.sqrt(var + eps) + beta
 
         Tested on Z of shapes (5, 3), (4, 2), (3, 7), (6, 1) (a single
-        example), (4, 5) with values near 1e6 and (5, 4) with values near 1e3,
-        with eps = 1e-5, 0.3 and 1e-3.
+        example), (4, 5) with values near 1e6, (5, 4) with values near 1e3 and
+        (32, 3) with an outlying unit (|Z_norm| up to about 5.5), with eps = 1e-5, 0.3
+        and 1e-3.
     verbose : print the verdict (and, on failure, the explanation).
 
     Returns
@@ -235,7 +251,8 @@ def check_layernorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
     mean and variance for the whole array, eps outside the square root, eps
     left out, the eps argument ignored, variance not square-rooted, square
     root taken twice, no centring, gamma and beta swapped, gamma and beta
-    missing, a variance that loses precision for large offsets, wrong shapes
+    missing, a variance that loses precision for large offsets, Z_norm clipped
+    to [-3, 3], wrong shapes
     and types, NaN, inputs modified in place.
     """
 
@@ -308,13 +325,12 @@ _BACKWARD_NAMES = ("dZ", "dgamma", "dbeta")
 
 def _backward_cases() -> list[dict]:
     """The forward pass's inputs (see :func:`_cases`) with an upstream gradient
-    dZ_tilde of the same shape; the large-offset case is left out (the backward
-    pass has no precision trap of its own there)."""
+    dZ_tilde of the same shape. The large-offset case stays: a backward pass
+    that recomputes the variance in one pass, mean(Z**2) - mean(Z)**2, loses
+    its precision there as the forward pass does."""
     rng = np.random.default_rng(71)
     cases = []
     for c in _cases():
-        if _is_offset(c):
-            continue
         cases.append(
             {
                 "dZ_tilde": rng.normal(0.0, 1.0, size=c["Z"].shape),
@@ -472,7 +488,28 @@ _BACKWARD_MISTAKES = {
         "dbeta has an extra factor gamma",
         "beta is added at the end: dbeta = sum over axis 1 of dZ_tilde.",
     ),
+    "one_pass_variance": (
+        "right except for values with a large offset (1e6): your variance loses "
+        "its precision there (one-pass variance mean(Z**2) - mean(Z)**2?)",
+        "mean(Z**2) - mean(Z)**2 subtracts two numbers near 1e12 to get one near "
+        "1: float64 keeps only about 16 digits, so the standard deviation, and "
+        "with it dZ and dgamma, is off by about 1e-4. Compute the variance from "
+        "centred values, np.mean((Z - mu)**2, axis=0, keepdims=True).",
+    ),
 }
+
+
+def _backward_only_offset_wrong(outs, refs, offset: set[int]) -> bool:
+    """Every output right except on the large-offset case(s)."""
+    parts = [
+        ([o[j] for o in outs], [r[j] for r in refs])
+        for j in range(len(_BACKWARD_NAMES))
+    ]
+    wrong = [wrong_only_in(gots, wants, offset) for gots, wants in parts]
+    right = [
+        not wrong_only_in(gots, wants, set(range(len(outs)))) for gots, wants in parts
+    ]
+    return any(wrong) and all(w or r for w, r in zip(wrong, right, strict=True))
 
 
 def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResult:
@@ -490,8 +527,9 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
             dgamma = sum1(dZ_tilde * x_hat),  dbeta = sum1(dZ_tilde)
 
         Tested on the forward checker's inputs (a single example, m = 2, an
-        odd m, values near 1e3, three values of eps) with a random upstream
-        gradient; the reference goes through each example's Jacobian.
+        odd m, values near 1e3 and near 1e6, an outlying unit, three values of
+        eps) with a random upstream gradient; the reference goes through each
+        example's Jacobian.
     verbose : print the verdict (and, on failure, the explanation).
 
     Returns
@@ -501,8 +539,9 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
     missing, the path through the variance missing, only the direct path,
     gamma forgotten, m in place of n_l, eps left out, dgamma and dbeta summed
     over the units or averaged over the examples, dgamma without Z_norm or
-    with an extra gamma, dbeta with an extra gamma, wrong shapes and kinds,
-    NaN, inputs modified in place.
+    with an extra gamma, dbeta with an extra gamma, a one-pass variance that
+    loses precision near 1e6, wrong shapes and kinds, NaN, inputs modified in
+    place.
     """
 
     def body() -> CheckResult:
@@ -535,8 +574,13 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
         if modified:
             issues.append(in_place_issue(modified))
         swapped = permutation_issue(outs, refs, _BACKWARD_NAMES)
+        offset = {k for k, c in enumerate(cases) if _is_offset(c)}
         if swapped is not None:
             issues.append(swapped)
+        elif _backward_only_offset_wrong(outs, refs, offset):
+            issues.append(
+                Issue("one_pass_variance", *_BACKWARD_MISTAKES["one_pass_variance"])
+            )
         else:
             for j, table in enumerate(tables):
                 variants = [

@@ -19,8 +19,9 @@ for the hidden layers.
 The test cases differ in depth (one to three hidden layers), in the widths and
 in ``m`` (``n_l != m``, odd ``m``, ``m = 2``), use three values of ``eps``
 (1e-5, 1e-3 and 0.5, the last against variances of order 0.1-1), and include a
-large-offset case (inputs near 50, so ``Z[1]`` has means in the hundreds) and
-a large-scale case (inputs of order 1e3). One case has hidden layers of equal
+large-offset case (inputs near 50, so ``Z[1]`` has means in the hundreds), a
+large-scale case (inputs of order 1e3) and inputs near 1e6 with spread 1 (where
+a one-pass variance loses its precision). One case has hidden layers of equal
 width, so that gamma and beta of the wrong layer run without an error there;
 every case has a non-zero bias in every layer, so that a kept bias shows in
 ``Z[l]``.
@@ -56,6 +57,7 @@ from bnutils.checks.engine import (
     rel_error,
     run_checker,
     shape_issue,
+    wrong_only_in,
 )
 
 NAME = "forward_with_bn"
@@ -103,6 +105,10 @@ def _cases() -> list[dict]:
         _case(rng, [3, 4, 2, 5, 3], 6, 1e-5, x_scale=1e3),
         # The smallest network: one hidden layer; eps = 0.5 again, m odd.
         _case(rng, [2, 3, 2], 5, 0.5),
+        # Inputs near 1e6 with spread 1: Z[1] has means near 1e6 and spreads
+        # near 1, where a one-pass variance mean(Z**2) - mean(Z)**2 loses its
+        # precision (see _OFFSET_CASE).
+        _case(rng, [3, 4, 3, 2], 6, 1e-5, x_offset=1e6),
     ]
     for case in cases:
         sizes = case["sizes"]
@@ -110,6 +116,10 @@ def _cases() -> list[dict]:
             f"layer sizes {sizes}, X of shape {case['X'].shape}, eps={case['eps']}"
         )
     return cases
+
+
+#: Index of the case with inputs near 1e6 in :func:`_cases`.
+_OFFSET_CASE = 5
 
 
 def _softmax(Z, axis=0):
@@ -339,6 +349,21 @@ MISTAKES = {
         "gamma{L} or beta{L}. The output layer computes Z[L] = W[L] @ A[L-1] + b[L] "
         "and the softmax of that.",
     ),
+    "layer_count": (
+        "your loop ignores the number of layers in params: {detail}",
+        "The networks have different depths (L = 2 to 4 here). Count the layers "
+        'from params, L = sum(1 for k in params if k.startswith("W")), loop '
+        "over the hidden layers with for l in range(1, L) and compute the output "
+        "layer L after the loop.",
+    ),
+    "one_pass_variance": (
+        "right everywhere except on inputs near 1e6, where your variance lost its "
+        "precision (one-pass variance mean(Z**2) - mean(Z)**2?)",
+        "There Z[1] has means near 1e6 and spreads near 1: mean(Z**2) - "
+        "mean(Z)**2 subtracts two numbers near 1e12, and float64 keeps about 16 "
+        "digits, so the variance is off by about 1e-4. Centre first: var = "
+        "((Z - mu)**2).mean(axis=1, keepdims=True).",
+    ),
     "wrong_layer_shapes": (
         "a shape error between a (n, 1) parameter and a layer of another width: "
         "gamma, beta (or b) of the wrong layer?",
@@ -377,12 +402,54 @@ def _key_issue(exc: Exception, L: int) -> Issue | None:
     if match is None:
         return None
     layer = int(match.group(2))
+    if layer > L:
+        return _layer_count_issue(
+            f"it reads params[{key!r}], and this network has L = {L} layers"
+        )
     if layer == 0:
         msg, hint = MISTAKES["index_from_0"]
         return Issue("index_from_0", msg.format(key=key), hint)
     if match.group(1) in ("gamma", "beta") and layer >= L:
         msg, hint = MISTAKES["bn_on_output_key"]
         return Issue("bn_on_output", msg.format(key=key), hint)
+    return None
+
+
+def _layer_count_issue(detail: str) -> Issue:
+    msg, hint = MISTAKES["layer_count"]
+    return Issue("layer_count", msg.format(detail=detail), hint)
+
+
+def _depth_issue(oks: list[bool], cases: list[dict]) -> Issue | None:
+    """Right for the networks of one depth only (an L hard-coded in the loop):
+    ``oks[i]`` says whether case i came out right (False when it raised)."""
+    depths = [len(c["sizes"]) - 1 for c in cases]
+    right = {d for d, ok in zip(depths, oks, strict=True) if ok}
+    if len(right) != 1 or len(set(depths)) < 2:
+        return None
+    (depth,) = right
+    if not all(ok == (d == depth) for d, ok in zip(depths, oks, strict=True)):
+        return None
+    others = ", ".join(str(d) for d in sorted(set(depths) - right))
+    return _layer_count_issue(
+        f"right for the networks with L = {depth} layers, not for L = {others} "
+        "(is L hard-coded?)"
+    )
+
+
+def _cache_depth_issue(caches, cases) -> Issue | None:
+    """A cache whose last Z{l} is not Z{L}: the loop ran over too few or too
+    many layers."""
+    for cache, case in zip(caches, cases, strict=True):
+        if not isinstance(cache, dict):
+            return None
+        L = len(case["sizes"]) - 1
+        found = [int(k[1:]) for k in cache if re.fullmatch(r"Z\d+", str(k))]
+        if found and max(found) != L:
+            return _layer_count_issue(
+                f"for the network with layer sizes {case['sizes']} (L = {L} "
+                f"layers) your cache ends at Z{max(found)}"
+            )
     return None
 
 
@@ -585,15 +652,37 @@ def _params_copy(params) -> dict:
     return {k: v.copy() for k, v in params.items()}
 
 
-def _changed(before: dict, after: dict) -> list[str]:
-    return [
-        k
-        for k, v in before.items()
-        if k not in after
-        or not isinstance(after[k], np.ndarray)
-        or after[k].shape != v.shape
-        or not np.array_equal(after[k], v)
-    ]
+def _changed(before: dict, passed: dict, passed_items: dict) -> list[str]:
+    """What the learner changed in the params dict it was given: keys added or
+    removed, entries replaced by other objects (even with equal values), arrays
+    changed in place. ``passed_items`` are the dict's entries at the call."""
+    changes = [f"{k!r} removed" for k in before if k not in passed]
+    changes += [f"{k!r} added" for k in passed if k not in before]
+    for k, v in before.items():
+        if k not in passed:
+            continue
+        after = passed[k]
+        if after is not passed_items[k]:
+            changes.append(f"{k!r} replaced")
+        elif (
+            not isinstance(after, np.ndarray)
+            or after.shape != v.shape
+            or not np.array_equal(after, v)
+        ):
+            changes.append(f"{k!r} changed")
+    return changes
+
+
+def _params_issue(changes: list[str]) -> Issue:
+    shown = ", ".join(changes[:3]) + (", ..." if len(changes) > 3 else "")
+    return Issue(
+        "in_place",
+        f"your function changed the caller's params dict in place ({shown})",
+        "params belongs to the caller: the training loop reuses it for every "
+        "mini-batch. Don't add, remove or replace its entries or write into its "
+        "arrays; keep what you compute in local variables (e.g. L = ...) or in "
+        "the cache.",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -626,9 +715,11 @@ def check_forward_with_bn(fn: Callable, *, verbose: bool = True) -> CheckResult:
     eps outside the square root, forgotten or hard-coded, gamma and beta
     swapped or missing, no activation or the sigmoid or ReLU instead of tanh,
     softmax over the wrong axis or missing, a cache that is not a dict, lacks
-    arrays or holds wrong ones; and, as for every checker, an exception, None,
-    a wrong type or shape, NaN, or inputs (X or the params dict) modified in
-    place.
+    arrays or holds wrong ones, a loop that ignores the number of layers (L
+    hard-coded or miscounted), a one-pass variance that loses precision on
+    inputs near 1e6; and, as for every checker, an exception, None, a wrong
+    type or shape, NaN, or inputs modified in place (X, or the params dict:
+    keys added or removed, entries replaced or written into).
     """
 
     def body() -> CheckResult:
@@ -638,16 +729,17 @@ def check_forward_with_bn(fn: Callable, *, verbose: bool = True) -> CheckResult:
         ref_probs = [r[0] for r in refs]
         ref_caches = [r[1] for r in refs]
         computed = [_variants(c) for c in cases]
-        outs, errors, modified = [], [], []
+        outs, errors, modified, params_changes = [], [], [], []
         for case in cases:
             params = _params_copy(case["params"])
+            items = dict(params)
             outcome = call_learner(
                 fn, [("X", case["X"]), ("params", params), ("eps", case["eps"])]
             )
-            modified += outcome.modified
-            changed = _changed(case["params"], params)
-            if changed:
-                modified.append("params (" + ", ".join(changed[:3]) + ")")
+            modified += [m for m in outcome.modified if m != "params"]
+            for change in _changed(case["params"], params, items):
+                if change not in params_changes:
+                    params_changes.append(change)
             errors.append(outcome.error)
             outs.append(None if outcome.error is not None else outcome.value)
 
@@ -669,6 +761,17 @@ def check_forward_with_bn(fn: Callable, *, verbose: bool = True) -> CheckResult:
                     )
                     if issue is not None and issue.tag in _VARIANT_KW:
                         raise Fail([issue])
+                oks = [False] * len(cases)
+                for i, (p, _) in zip(ran, pairs or [], strict=False):
+                    got = as_real(p)
+                    oks[i] = (
+                        got is not None
+                        and got.shape == ref_probs[i].shape
+                        and rel_error(got, ref_probs[i]) < TOL
+                    )
+                depth = _depth_issue(oks, cases)
+                if depth is not None:
+                    raise Fail([depth])
             failed = [i for i, e in enumerate(errors) if e is not None]
             # A shape error between a parameter and a layer of another width
             # explains a KeyError elsewhere (gamma{l+1} reads gamma{L} at the last
@@ -687,9 +790,26 @@ def check_forward_with_bn(fn: Callable, *, verbose: bool = True) -> CheckResult:
         probs = [p for p, _ in pairs]
         caches = [c for _, c in pairs]
         issues = []
+        if params_changes:
+            issues.append(_params_issue(params_changes))
         if modified:
             issues.append(in_place_issue(modified))
         issue = _probs_issue(probs, ref_probs, computed, descs)
+        if issue is None or issue.tag not in _VARIANT_KW:
+            gots = [as_real(p) for p in probs]
+            right = False
+            if all(g is not None for g in gots):
+                right = max_rel(gots, ref_probs) < TOL
+            if not right:
+                oks = [
+                    g is not None and g.shape == w.shape and rel_error(g, w) < TOL
+                    for g, w in zip(gots, ref_probs, strict=True)
+                ]
+                layers = _cache_depth_issue(caches, cases) or _depth_issue(oks, cases)
+                if layers is not None:
+                    issue = layers
+                elif wrong_only_in(gots, ref_probs, {_OFFSET_CASE}):
+                    issue = Issue("one_pass_variance", *MISTAKES["one_pass_variance"])
         if issue is None:
             gots = [as_real(p) for p in probs]
             if max_rel(gots, ref_probs) >= TOL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +20,7 @@ from bnutils.checks.engine import (
     error_sizes,
     exception_issue,
     in_place_issue,
+    max_rel,
     passed_result,
     permutation_issue,
     rel_error,
@@ -26,9 +28,17 @@ from bnutils.checks.engine import (
     unpack,
 )
 
-#: Tolerance of :func:`check_normalize_inputs`: accepts a small eps (up to
-#: about 1e-8) added to the standard deviation or to the variance.
-NORMALIZE_TOL = 1e-6
+#: Tolerance of :func:`check_normalize_inputs`: float64 answers, however they
+#: are computed, agree with the reference to about 1e-13 on the test cases;
+#: outputs rounded to a few decimals (or computed in float32) do not.
+NORMALIZE_TOL = 1e-10
+#: The largest eps accepted when added to the standard deviation, sigma + eps,
+#: or to the variance, sqrt(sigma**2 + eps) (the reference solution adds 1e-8
+#: to the variance): such an answer passes with a note (see :func:`_small_eps`).
+SMALL_EPS = 1e-8
+#: rel_error below which an output counts as "nearly the answer" when naming
+#: swapped outputs or a single returned array (not for passing).
+_NEAR = 1e-6
 
 
 # ---------------------------------------------------------------------------
@@ -209,9 +219,11 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
         population standard deviation (ddof=0).
     verbose : print the verdict (and, on failure, the explanation).
 
-    Tolerance: ``rel_error < NORMALIZE_TOL`` (1e-6), which accepts a small eps
-    (up to about 1e-8) added to sigma or to sigma² (the test features have
-    standard deviations of 0.5 or more). Using ``ddof=1`` (sample standard
+    Tolerance: ``rel_error < NORMALIZE_TOL`` (1e-10; float64 answers reach
+    about 1e-13, answers rounded to a few decimals do not). A small eps, 0 <
+    eps <= SMALL_EPS (1e-8), added to sigma or to sigma² is accepted explicitly:
+    the checker measures it and compares with the answer computed with that
+    eps (the pass message says so). Using ``ddof=1`` (sample standard
     deviation) is a clearly named failure: it changes the result by about
     1 / (2 m_train), far above the tolerance.
 
@@ -222,7 +234,8 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
     instead of two, test set normalized with its own statistics, statistics
     over axis 0, division by the variance, only centering, only scaling,
     ddof=1, test set left as is, statistics over train and test together,
-    inputs modified in place; see :mod:`bnutils.checks` for what every checker
+    close but outside the tolerance (a large eps, rounded values), inputs
+    modified in place; see :mod:`bnutils.checks` for what every checker
     names. Tested on five pairs of sets (see :func:`_normalize_cases`).
     """
 
@@ -245,7 +258,7 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
                 same = (
                     real is not None
                     and real.shape == ref[0].shape
-                    and rel_error(real, ref[0]) < NORMALIZE_TOL
+                    and rel_error(real, ref[0]) < _NEAR
                 )
                 note = " (it matches X_train_norm)" if same else ""
                 raise Fail(
@@ -262,10 +275,24 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
             refs.append(ref)
             tables.append(variants)
             modified += outcome.modified
+        flat = [as_real(p) for o in outs for p in o]
+        exact = math.inf
+        if all(g is not None for g in flat):
+            exact = max_rel(flat, [p for r in refs for p in r])
+        eps = None if modified or exact < NORMALIZE_TOL else _small_eps(outs, cases)
+        if eps is not None:
+            form, value, eps_refs = eps
+            return passed_result(
+                "normalize_inputs",
+                [p for o in outs for p in o],
+                [p for r in eps_refs for p in r],
+                f" (with a small eps = {value:.1e} added to the {form}, accepted up "
+                f"to {SMALL_EPS:.0e})",
+            )
         issues = []
         if modified:
             issues.append(in_place_issue(modified))
-        swapped = permutation_issue(outs, refs, names, tol=NORMALIZE_TOL)
+        swapped = permutation_issue(outs, refs, names, tol=_NEAR)
         if swapped is not None:
             issues.append(swapped)
         else:
@@ -311,6 +338,49 @@ def check_normalize_inputs(fn: Callable, *, verbose: bool = True) -> CheckResult
     return run_checker("normalize_inputs", fn, body, verbose, ("X_train", "X_test"))
 
 
+def _with_eps(X_train, X_test, form: str, eps: float):
+    mu = X_train.mean(axis=1, keepdims=True)
+    sd = X_train.std(axis=1, keepdims=True)
+    sd = sd + eps if form == "standard deviation" else np.sqrt(sd**2 + eps)
+    return (X_train - mu) / sd, (X_test - mu) / sd
+
+
+def _small_eps(outs, cases):
+    """(form, eps, references) when the outputs are the answer with a small eps
+    (0 < eps <= SMALL_EPS) added to the standard deviation or to the variance,
+    within NORMALIZE_TOL; else None. eps is measured on the training feature
+    with the smallest spread, where it shows most, and then checked on every
+    output of every case."""
+    try:
+        gots = [(as_real(a), as_real(b)) for a, b in outs]
+        if any(g is None for pair in gots for g in pair):
+            return None
+        k, i = min(
+            ((k, i) for k, (X, _) in enumerate(cases) for i in range(X.shape[0])),
+            key=lambda ki: cases[ki[0]][0][ki[1]].std(),
+        )
+        X = cases[k][0][i]
+        if gots[k][0].shape != cases[k][0].shape:
+            return None
+        centred = X - X.mean()
+        scale = float(centred @ centred / (centred @ gots[k][0][i]))
+        sd = float(X.std())
+        for form, eps in (
+            ("standard deviation", scale - sd),
+            ("variance", scale**2 - sd**2),
+        ):
+            if not 0 < eps <= SMALL_EPS * (1 + 1e-3):
+                continue
+            refs = [_with_eps(Xtr, Xte, form, eps) for Xtr, Xte in cases]
+            flat_gots = [g for pair in gots for g in pair]
+            flat_refs = [r for pair in refs for r in pair]
+            if max_rel(flat_gots, flat_refs) < NORMALIZE_TOL:
+                return form, eps, refs
+    except (ValueError, ZeroDivisionError, FloatingPointError):
+        return None
+    return None
+
+
 def _close_call(issues: list[Issue], parts, ref) -> list[Issue]:
     """Explain an output that is close to the answer but outside the tolerance."""
     unnamed = ("unknown", "right_for_some_inputs")
@@ -323,8 +393,10 @@ def _close_call(issues: list[Issue], parts, ref) -> list[Issue]:
                 "close",
                 f"very close to the expected but not within the tolerance "
                 f"{NORMALIZE_TOL:.0e} (rel. error {err:.1e})",
-                "A large eps? Up to 1e-8 is accepted; otherwise divide by "
-                "X_train.std(axis=1, keepdims=True) itself.",
+                "A large eps? Up to 1e-8 added to sigma or to sigma**2 is "
+                "accepted; otherwise divide by X_train.std(axis=1, keepdims=True) "
+                "itself. Rounded values (np.round, a few decimals)? Return the "
+                "full float64 values.",
             )
         ]
     return issues

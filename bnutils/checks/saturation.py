@@ -38,9 +38,9 @@ def _case(activation: str, A: np.ndarray, want: float) -> dict:
 def _saturation_cases() -> list[dict]:
     """Layers whose saturated (or dead) share is known by construction:
     tanh, sigmoid and ReLU layers with n_l != m, odd m and m = 2, values just
-    inside and just outside the 0.97 edges, ReLU units that are alive with
-    small outputs (1e-4 to 0.15, never all zero) and a ReLU layer at a large
-    scale (outputs up to 1e3)."""
+    inside and just outside the 0.97 and 0.03 edges (0.9699 to 0.9701, down
+    to 1e-6 from the edge), ReLU units that are alive with small outputs (1e-9 to 0.15,
+    never all zero) and a ReLU layer at a large scale (outputs up to 1e3)."""
     rng = np.random.default_rng(7)
     cases = []
 
@@ -53,7 +53,11 @@ def _saturation_cases() -> list[dict]:
     for r, c in neg:
         A[r, c] = -rng.uniform(0.975, 0.999)
     A[1, 1], A[2, 5] = 0.965, -0.96  # close to the edge, not saturated
-    cases.append(_case("tanh", A, 9 / 60))
+    # Just beyond the edges (saturated) and just inside (not), so that a
+    # threshold such as 0.9702 or 0.9698 shows.
+    A[0, 3], A[4, 0], A[2, 8], A[1, 6] = 0.97001, 0.97005, 0.9701, 0.970001
+    A[3, 5], A[5, 5] = 0.96995, -0.9699
+    cases.append(_case("tanh", A, 13 / 60))
 
     # sigmoid: 5 x 12 values in (0.1, 0.9); 4 set above 0.97, 3 below 0.03.
     A = rng.uniform(0.1, 0.9, size=(5, 12))
@@ -61,7 +65,11 @@ def _saturation_cases() -> list[dict]:
         A[r, c] = rng.uniform(0.975, 0.999)
     for r, c in [(0, 7), (2, 2), (4, 9)]:
         A[r, c] = rng.uniform(0.001, 0.025)
-    cases.append(_case("sigmoid", A, 7 / 60))
+    # Just beyond the edges (saturated) and just inside (not).
+    A[1, 1], A[3, 3], A[2, 10] = 0.97001, 0.02999, 0.0299
+    A[1, 8], A[3, 6] = 0.970001, 0.029999
+    A[0, 9], A[4, 2] = 0.96995, 0.03005
+    cases.append(_case("sigmoid", A, 12 / 60))
 
     # relu: 6 units x 10 examples; units 0 and 4 dead (zero for every example);
     # units 1 and 3 zero for some examples; example 9 zero in every unit.
@@ -97,7 +105,8 @@ def _saturation_cases() -> list[dict]:
     for (r, c), v in zip([(2, 5), (3, 1)], [-0.972, -0.99], strict=True):
         A[r, c] = v
     A[0, 4], A[2, 2], A[1, 7] = 0.955, -0.965, 0.9695
-    cases.append(_case("tanh", A, 5 / 36))
+    A[2, 7] = -0.97003  # just beyond the negative edge
+    cases.append(_case("tanh", A, 6 / 36))
 
     # sigmoid, 3 x 5: 2 above 0.97, 3 below 0.03 (one just below); two values
     # just inside the edges.
@@ -119,6 +128,20 @@ def _saturation_cases() -> list[dict]:
     A[3, [2, 5]] = 0.0
     A[[2, 4], 4] = 0.0
     cases.append(_case("relu", A, 1 / 5))
+
+    # relu, 6 x 4: unit 2 dead; unit 0 alive by 1e-9 in one example only (a
+    # tolerance such as np.isclose(A, 0) calls it dead).
+    A = np.array(
+        [
+            [0.0, 1e-9, 0.0, 0.0],
+            [0.3, 0.2, 1.2, 0.5],
+            [0.0, 0.0, 0.0, 0.0],
+            [2.0, 0.7, 0.0, 0.4],
+            [0.5, 0.0, 0.8, 0.9],
+            [1.1, 0.9, 0.4, 1.3],
+        ]
+    )
+    cases.append(_case("relu", A, 1 / 6))
     return cases
 
 
@@ -261,58 +284,81 @@ def _matches(got: float, value: float) -> bool:
     return abs(got - value) <= _MATCH * max(1.0, abs(value))
 
 
-#: Thresholds a learner may use in place of the right one: |a| > t for tanh,
-#: a margin t (a < t or a > 1 - t) for the sigmoid, a largest output <= t for a
-#: "dead" ReLU unit.
-_THRESHOLDS = {
-    "tanh": (0.9, 0.95, 0.96, 0.965, 0.975, 0.98, 0.99, 0.995, 0.999),
-    "sigmoid": (0.1, 0.05, 0.04, 0.035, 0.025, 0.02, 0.01, 0.005, 0.001),
-    "relu": (1e-8, 1e-6, 1e-4, 1e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5),
-}
-
-
-def _share_at(case: dict, t: float, strict: bool) -> float:
-    """The share the case's rule gives with threshold ``t``."""
+def _statistic(case: dict) -> np.ndarray:
+    """The values a threshold rule compares: |a| (tanh: saturated if above),
+    min(a, 1 - a) (sigmoid: saturated if below), each unit's largest output
+    (relu: dead if below)."""
     A, act = case["A"], case["activation"]
     if act == "tanh":
-        mask = np.abs(A) > t if strict else np.abs(A) >= t
-    elif act == "sigmoid":
-        mask = (A < t) | (A > 1 - t) if strict else (A <= t) | (A >= 1 - t)
-    else:
-        top = A.max(axis=1)
-        mask = top < t if strict else top <= t
-    return float(np.mean(mask))
+        return np.abs(A).ravel()
+    if act == "sigmoid":
+        return np.minimum(A, 1 - A).ravel()
+    return A.max(axis=1)
 
 
-def _threshold_issue(failing: list[tuple[dict, float]]) -> Issue | None:
+def _share_at(case: dict, t: float) -> float:
+    """The share the case's rule gives with the threshold ``t``."""
+    stat = _statistic(case)
+    return float(np.mean(stat > t if case["activation"] == "tanh" else stat < t))
+
+
+def _threshold_range(mine: list[tuple[dict, float]]) -> tuple[float, float] | None:
+    """The thresholds that give the learner's shares on every case of one
+    activation, as an interval (lo, hi) between two of the tested values (hi
+    may be inf), or None when no single threshold does."""
+    points = np.unique(np.concatenate([_statistic(c) for c, _ in mine]))
+    edges = np.concatenate([[points[0] - 1.0], points, [points[-1] + 1.0]])
+    fits = [
+        k
+        for k in range(len(edges) - 1)
+        if all(
+            _matches(got, _share_at(c, 0.5 * (edges[k] + edges[k + 1])))
+            for c, got in mine
+        )
+    ]
+    if not fits:
+        return None
+    lo = float(edges[fits[0]]) if fits[0] > 0 else -math.inf
+    hi = float(edges[fits[-1] + 1]) if fits[-1] + 1 < len(edges) - 1 else math.inf
+    return lo, hi
+
+
+def _threshold_issue(failing, cases, gots) -> Issue | None:
     """A threshold other than the course's that gives the learner's shares on
-    every failing case of the first failing case's activation."""
+    every case of the first failing case's activation; the message quotes the
+    range of thresholds that do (what the shares can tell), not a guess."""
     act = failing[0][0]["activation"]
-    mine = [(case, got) for case, got in failing if case["activation"] == act]
-    for t in _THRESHOLDS[act]:
-        for strict in (True, False):
-            if all(_matches(got, _share_at(case, t, strict)) for case, got in mine):
-                return _threshold_message(act, t)
-    return None
-
-
-def _threshold_message(act: str, t: float) -> Issue:
+    mine = [(c, g) for c, g in zip(cases, gots, strict=True) if c["activation"] == act]
+    found = _threshold_range(mine)
+    if found is None:
+        return None
+    lo, hi = found
+    # Only a threshold near the edge is a threshold mistake: one that counts
+    # everything or nothing is another mistake (e.g. whole units counted).
+    plausible = {"tanh": (0.5, 1.0), "sigmoid": (0.0, 0.5), "relu": (0.0, 1.0)}
+    low, high = plausible[act]
+    if not (low <= lo and hi <= high):
+        return None
     if act == "relu":
+        where = f"one between {lo:.2g} and {hi:.2g}"
         return Issue(
             "relu_small_alive",
-            f"you counted units whose outputs are all below {t:g} as dead; a dead "
+            "you counted units with small positive outputs as dead (your shares "
+            f"match a threshold on each unit's largest output, {where}); a dead "
             "ReLU unit outputs exactly 0 for every example",
             "A unit whose outputs are small but positive still passes a gradient: "
             "it is alive. Count the units with np.all(A <= 0, axis=1), with no "
-            "tolerance.",
+            "tolerance (no np.isclose).",
         )
+    between = f"between {lo:.6g} and {hi:.6g}"
     if act == "tanh":
-        used, want = f"|a| > {t:g}", "|a| > 0.97"
+        used, want = f"|a| > t with t {between}", "|a| > 0.97"
     else:
-        used, want = f"a < {t:g} or a > {1 - t:g}", "a < 0.03 or a > 0.97"
+        used, want = f"a < t or a > 1 - t with t {between}", "a < 0.03 or a > 0.97"
     return Issue(
         "wrong_threshold",
-        f"your {act} threshold is off: you counted {used}; saturated means {want}",
+        f"your {act} threshold is off: your shares match counting {used}; "
+        f"saturated means {want}",
         f"Use the margin 0.03 of the course (bnutils.train.SATURATION_MARGIN): {want}.",
     )
 
@@ -363,7 +409,7 @@ def _run_case(fn, case: dict) -> float:
             [
                 Issue(
                     "returned_none",
-                    f"returned None: {YOUR_CODE}",
+                    f"returned None for activation={act!r}: {YOUR_CODE}",
                     "Return one number between 0 and 1.",
                 )
             ]
@@ -414,16 +460,49 @@ def _run_case(fn, case: dict) -> float:
     return got
 
 
+def _none_fail(cases: list[dict], nones: list[str]) -> Fail:
+    """None for some activations: say which, and whether the others worked."""
+    acts = list(dict.fromkeys(c["activation"] for c in cases))
+    missing = [a for a in acts if a in nones]
+    worked = [a for a in acts if a not in nones]
+    which = " and ".join(repr(a) for a in missing)
+    if not worked:
+        return Fail(
+            [
+                Issue(
+                    "returned_none",
+                    f"returned None (for every activation): {YOUR_CODE}",
+                    "Return one number between 0 and 1.",
+                )
+            ]
+        )
+    others = " and ".join(repr(a) for a in worked)
+    return Fail(
+        [
+            Issue(
+                "returned_none",
+                f"returned None for activation={which} (it returned numbers for "
+                f"{others})",
+                f"The branch for {which} is missing or does not return its share: "
+                "the function falls through to its end, which returns None. Check "
+                "the spelling of the activation names ('tanh', 'sigmoid', 'relu').",
+            )
+        ]
+    )
+
+
 def check_saturation_share(fn, *, verbose: bool = True) -> CheckResult:
     """Check a learner's ``saturation_share(A, activation)``.
 
-    Runs it on tanh, sigmoid and ReLU layers (seven cases, see
+    Runs it on tanh, sigmoid and ReLU layers (eight cases, see
     :func:`_saturation_cases`) whose saturated (or dead) share is known by
     construction, and names the common mistakes: only one tail counted, the
     unsaturated share, dead entries instead of dead units, the wrong axis, a
-    threshold other than 0.97 (or ReLU units with small positive outputs
-    counted as dead), a percentage or a count instead of a share, one value per
-    unit, a string or another non-number, modifying ``A`` in place. Never
+    threshold other than 0.97 (quoting the range of thresholds the shares
+    match; or ReLU units with small positive outputs counted as dead), a
+    percentage or a count instead of a share, one value per unit, None for
+    some activation (named), a string or another non-number, modifying ``A``
+    in place. Never
     raises; prints a one-line verdict (and a hint on failure) when ``verbose``.
 
     Returns a :class:`bnutils.checks.CheckResult`.
@@ -431,7 +510,16 @@ def check_saturation_share(fn, *, verbose: bool = True) -> CheckResult:
 
     def body() -> CheckResult:
         cases = _saturation_cases()
-        gots = [_run_case(fn, case) for case in cases]
+        gots, nones = [], []
+        for case in cases:
+            try:
+                gots.append(_run_case(fn, case))
+            except Fail as fail:
+                if fail.issues[0].tag != "returned_none":
+                    raise
+                nones.append(case["activation"])
+        if nones:
+            raise _none_fail(cases, nones)
         diffs = [abs(g - c["want"]) for g, c in zip(gots, cases, strict=True)]
         failing = [
             (case, got)
@@ -470,7 +558,7 @@ def check_saturation_share(fn, *, verbose: bool = True) -> CheckResult:
                 for c, g in alike
             ):
                 raise fail(tag, message, hint)
-        threshold = _threshold_issue(failing)
+        threshold = _threshold_issue(failing, cases, gots)
         if threshold is not None:
             raise fail(threshold.tag, threshold.message, threshold.hint)
         note = ""
