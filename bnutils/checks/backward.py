@@ -206,19 +206,22 @@ _DZ_MISTAKES = {
     "mu_var_constant": (
         "dZ is dZ_norm * inv_std: you treated mu and var as constants",
         "mu and var are computed from Z, so moving one Z value also moves them. "
-        "dZ needs two more terms (sums over the examples, axis=1):\n"
-        "dZ = inv_std / m * (m * dZ_norm - sum(dZ_norm) - Z_norm * sum(dZ_norm * "
-        "Z_norm)).",
+        "Follow the graph back from mu and from var to Z and add both paths to "
+        "the direct one: each is a sum over the m examples (axis=1, "
+        "keepdims=True). The notebook's hints go stage by stage (var, then mu); "
+        "open the next one only if you are stuck.",
     ),
     "no_var_path": (
-        "dZ misses the path through var (the Z_norm * sum(dZ_norm * Z_norm) term)",
-        "dZ = inv_std / m * (m * dZ_norm - sum(dZ_norm) - Z_norm * sum(dZ_norm * "
-        "Z_norm)); the last term comes from var depending on Z.",
+        "dZ misses the path through var",
+        "var depends on Z: dvar = sum(dZ_norm * (Z - mu)) * (-1/2) * "
+        "(var + eps)^(-3/2) over axis=1, and it reaches Z as dvar * 2 (Z - mu) / m. "
+        "(Compact form: the -Z_norm * sum(dZ_norm * Z_norm) term.)",
     ),
     "no_mean_path": (
-        "dZ misses the path through mu (the -sum(dZ_norm) term)",
-        "dZ = inv_std / m * (m * dZ_norm - sum(dZ_norm) - Z_norm * sum(dZ_norm * "
-        "Z_norm)); the middle term comes from mu depending on Z.",
+        "dZ misses the path through mu",
+        "mu depends on Z: every Z value moves mu by 1/m, so dZ gets dmu / m, with "
+        "dmu the sum over axis=1 of the gradient reaching mu. (Compact form: the "
+        "-sum(dZ_norm) term.)",
     ),
     "forgot_gamma": (
         "dZ forgets gamma: dZ_norm = dZ_tilde * gamma, not dZ_tilde",
