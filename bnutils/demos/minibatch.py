@@ -1325,7 +1325,7 @@ def plot_ghost_experiment(result: GhostResult, axes=None) -> dict:
     ``"acc_mean"``, ``"gap_mean"``, ``"notes"`` (the annotations).
     """
     if axes is None:
-        _, axes = plots.subplots(1, 2, figsize=(12.0, 4.2))
+        _, axes = plots.subplots(1, 2, figsize=(13.0, 4.2))
     ax_acc, ax_gap = axes
     n_c, n_s = result.train_acc.shape
     x = np.arange(n_c, dtype=float)
@@ -1378,7 +1378,7 @@ def plot_ghost_experiment(result: GhostResult, axes=None) -> dict:
             label="mean ± seed std",
         )
         ax.set_xticks(x, [_short_label(c) for c in result.configs])
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7.5)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("ghost-batch size, then the controls")
         if 0 < n_ghost < n_c:
