@@ -172,6 +172,11 @@ def eps_ignored(Z, gamma, beta, eps=1e-5):
     return gamma * (Z - mu) / Z.std(axis=0, keepdims=True) + beta
 
 
+def eps_hardcoded(Z, gamma, beta, eps=1e-5):
+    mu = Z.mean(axis=0, keepdims=True)
+    return _finish(Z, mu, Z.var(axis=0, keepdims=True), gamma, beta, 1e-5)
+
+
 def var_not_sqrt(Z, gamma, beta, eps=1e-5):
     mu = Z.mean(axis=0, keepdims=True)
     return gamma * (Z - mu) / (Z.var(axis=0, keepdims=True) + eps) + beta
@@ -231,6 +236,7 @@ MISTAKES = [
     (global_stats, "global_stats", ["whole array"]),
     (eps_outside, "eps_outside_sqrt", ["outside the square root"]),
     (eps_ignored, "eps_ignored", ["left out eps"]),
+    (eps_hardcoded, "eps_hardcoded", ["ignored the eps argument"]),
     (var_not_sqrt, "var_not_sqrt", ["divided by the variance"]),
     (sqrt_twice, "sqrt_twice", ["square root twice"]),
     (no_centering, "no_centering", ["subtract"]),
@@ -422,6 +428,12 @@ def bwd_dgamma_without_x(dZ_tilde, Z, gamma, eps=1e-5):
     return dZ, dZ_tilde.sum(1, keepdims=True), dbeta
 
 
+def bwd_params_mean(dZ_tilde, Z, gamma, eps=1e-5):
+    dZ, dgamma, dbeta = solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
+    m = Z.shape[1]
+    return dZ, dgamma / m, dbeta / m
+
+
 def bwd_swapped(dZ_tilde, Z, gamma, eps=1e-5):
     dZ, dgamma, dbeta = solutions.layernorm_backward(dZ_tilde, Z, gamma, eps)
     return dZ, dbeta, dgamma
@@ -438,6 +450,7 @@ BACKWARD_MISTAKES = [
     (bwd_m_for_n, "m_for_n", ["number of examples"]),
     (bwd_params_over_units, "params_over_units", ["over the units"]),
     (bwd_dgamma_without_x, "dgamma_without_x_hat", ["Z_norm"]),
+    (bwd_params_mean, "params_mean", ["mean instead of sum"]),
     (bwd_swapped, "swapped_outputs", ["swapped"]),
     (bwd_forgot_gamma, "forgot_gamma", ["forgot gamma"]),
     (bwd_refuses_one_example, "single_example", ["single example"]),

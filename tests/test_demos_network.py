@@ -447,3 +447,60 @@ def test_a_diverged_copy_is_drawn_and_counted_without_warnings(data):
     rows = demo.summary_rows({(0.1, 1.0): pair})
     assert rows[0]["diverged"] == "1 of 2"
     plt.close("all")
+
+
+# --------------------------------------------------------------------------
+# The stored grid of scripts/bn_network_grid.py
+# --------------------------------------------------------------------------
+
+
+def test_the_shipped_grid_is_what_the_current_code_computes():
+    """network_grid.npz must be regenerated after any change to the training:
+    one setting's 300-step accuracies are recomputed here, seed by seed."""
+    grid = demo.grid_results()
+    n_lr, n_sc = len(demo.LR_CHOICES), len(demo.SCALE_CHOICES)
+    assert grid["test_acc"].shape == (2, 2, n_lr, n_sc, 5)
+    assert grid["train_loss"].shape == grid["test_acc"].shape
+    assert list(grid["steps"]) == [300, 1000]
+    np.testing.assert_array_equal(grid["lrs"], demo.LR_CHOICES)
+    i, j = demo.LR_CHOICES.index(1.0), demo.SCALE_CHOICES.index(0.3)
+    again = demo.compare([(1.0, 0.3)], range(5), steps=300, progress=False)
+    for w, runs in enumerate(again[(1.0, 0.3)]):
+        assert np.array_equal(grid["test_acc"][0, w, i, j], runs.test_acc[-1]), (
+            "bnutils/datafiles/network_grid.npz is stale: run "
+            "`python scripts/bn_network_grid.py --save`"
+        )
+
+
+def test_grid_table_formats_mean_and_range_and_marks_divergence():
+    acc = np.full((len(demo.LR_CHOICES), len(demo.SCALE_CHOICES), 3), 0.5)
+    acc[0, 0] = [0.9, 1.0, 0.8]
+    acc[1, 1, 0] = np.nan
+    lines = demo.grid_table(acc).splitlines()
+    assert len(lines) == 1 + len(demo.LR_CHOICES)
+    assert "90% (80%-100%)" in lines[1]
+    assert "33% (0%-50%)*" in lines[2]
+    with pytest.raises(ValueError, match="shape"):
+        demo.grid_table(acc[:, :2])
+
+
+def test_grid_results_missing_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"bn_network_grid\.py --save"):
+        demo.grid_results(tmp_path / "nothing.npz")
+
+
+def test_weight_norm_figure_keys_layers_and_line_styles_apart(results):
+    import matplotlib.pyplot as plt
+    from matplotlib.legend import Legend
+
+    lines = demo.plot_weight_norms(results[(0.3, 1.0)])
+    ax = plt.gcf().axes[0]
+    legends = [a for a in ax.get_children() if isinstance(a, Legend)]
+    titles = {leg.get_title().get_text() for leg in legends}
+    assert titles == {"layer", "line style"}
+    style = next(leg for leg in legends if leg.get_title().get_text() == "line style")
+    layer_colors = {ln.get_color() for ln in lines["bn"] + lines["plain"]}
+    assert len(layer_colors) == len(lines["bn"])  # one distinct colour per layer
+    for handle in style.legend_handles:
+        assert handle.get_color() not in layer_colors  # neutral, not a layer's colour
+    plt.close("all")

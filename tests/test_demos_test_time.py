@@ -205,8 +205,8 @@ CONV_NAMES = {"PyTorch", "Keras", "CS231n", "bnutils"}
 def test_conventions_table_rows():
     rows = tt.conventions_rows(steps=30, m=8, seed=0)
     by = {r[""]: r for r in rows}
-    mean_row = by["running mean after 30 batches (true 3)"]
-    var_row = by["running var after 30 batches (true 4)"]
+    mean_row = by["simulated: running mean after 30 batches (true 3)"]
+    var_row = by["simulated: running var after 30 batches (true 4)"]
     assert mean_row["PyTorch"] == mean_row["bnutils"] == mean_row["CS231n"]
     assert var_row["PyTorch"] == var_row["bnutils"] != var_row["CS231n"]
     # Keras's 0.99 still leans on its initial 0: weight 0.99^30 = 0.74
@@ -214,9 +214,12 @@ def test_conventions_table_rows():
     k = np.arange(1, 31)
     keras_mean = 0.01 * np.sum(0.99 ** (30 - k) * stream.mu_B)
     assert float(mean_row["Keras"]) == pytest.approx(keras_mean, abs=5e-4)
-    assert "Expected more than 1 value" in by[rows[-1][""]]["PyTorch"]
+    single = by[rows[-1][""]]
+    assert "Expected more than 1 value" in single["PyTorch"]
+    assert "simulated" in single["PyTorch"]  # no PyTorch here: say so
     html = tt.conventions_html(rows)
     assert html.count("<tr>") == len(rows) + 1
+    assert "<th style='text-align:left'>Keras 3</th>" in html
 
 
 @pytest.mark.parametrize(("p", "smooth"), [(0.1, "torch"), (0.9, "keras")])

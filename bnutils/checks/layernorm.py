@@ -124,6 +124,7 @@ def _variants(c: dict) -> dict:
             "global_stats": g * (Z - Z.mean()) / np.sqrt(var_all + eps) + b,
             "eps_outside_sqrt": g * Zc / (np.sqrt(var) + eps) + b,
             "eps_ignored": g * Zc / np.sqrt(var) + b,
+            "eps_hardcoded": g * Zc / np.sqrt(var + 1e-5) + b,
             "var_not_sqrt": g * Zc / (var + eps) + b,
             "sqrt_twice": g * Zc / np.sqrt(std) + b,
             "no_centering": g * Z / std + b,
@@ -158,6 +159,11 @@ _MISTAKES = {
         "you left out eps",
         "Divide by np.sqrt(var + eps): eps keeps an example whose units are all "
         "equal from dividing by zero.",
+    ),
+    "eps_hardcoded": (
+        "you ignored the eps argument (always 1e-5)",
+        "Use the eps passed to the function, np.sqrt(var + eps): the checker also "
+        "calls it with eps = 0.3 and 1e-3.",
     ),
     "var_not_sqrt": (
         "you divided by the variance: take its square root",
@@ -227,10 +233,10 @@ def check_layernorm_forward(fn: Callable, *, verbose: bool = True) -> CheckResul
     :class:`CheckResult`. Named mistakes: exception, None, failure on a single
     example, statistics over the examples (Batch Norm), unbiased variance, one
     mean and variance for the whole array, eps outside the square root, eps
-    left out, variance not square-rooted, square root taken twice, no
-    centring, gamma and beta swapped, gamma and beta missing, a variance that
-    loses precision for large offsets, wrong shapes and types, NaN, inputs
-    modified in place.
+    left out, the eps argument ignored, variance not square-rooted, square
+    root taken twice, no centring, gamma and beta swapped, gamma and beta
+    missing, a variance that loses precision for large offsets, wrong shapes
+    and types, NaN, inputs modified in place.
     """
 
     def body() -> CheckResult:
@@ -392,10 +398,12 @@ def _backward_variants(c: dict) -> tuple[dict, dict, dict]:
         "params_over_units": (dY * x_hat).sum(axis=0, keepdims=True),
         "dgamma_without_x_hat": dY.sum(axis=1, keepdims=True),
         "dgamma_times_gamma": (dY * x_hat * g).sum(axis=1, keepdims=True),
+        "params_mean": (dY * x_hat).mean(axis=1, keepdims=True),
     }
     dbeta_table = {
         "params_over_units": dY.sum(axis=0, keepdims=True),
         "dbeta_times_gamma": (dY * g).sum(axis=1, keepdims=True),
+        "params_mean": dY.mean(axis=1, keepdims=True),
     }
     return dZ_table, dgamma_table, dbeta_table
 
@@ -445,6 +453,11 @@ _BACKWARD_MISTAKES = {
         "gamma and beta are per unit, shape (n_l, 1), shared by the m examples: "
         "their gradients sum over the examples, axis=1, keepdims=True.",
     ),
+    "params_mean": (
+        "mean instead of sum over axis 1: you averaged over the examples",
+        "The loss adds up the contributions of the m examples, so dgamma and dbeta "
+        "sum over axis 1 (np.sum(..., axis=1, keepdims=True)), no division by m.",
+    ),
     "dgamma_without_x_hat": (
         "dgamma is sum(dZ_tilde): it misses the factor Z_norm",
         "Z_tilde = gamma * Z_norm + beta: dgamma = sum over axis 1 of dZ_tilde * "
@@ -487,8 +500,9 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
     example, outputs swapped, Batch Norm's axis, the path through the mean
     missing, the path through the variance missing, only the direct path,
     gamma forgotten, m in place of n_l, eps left out, dgamma and dbeta summed
-    over the units, dgamma without Z_norm or with an extra gamma, dbeta with
-    an extra gamma, wrong shapes and kinds, NaN, inputs modified in place.
+    over the units or averaged over the examples, dgamma without Z_norm or
+    with an extra gamma, dbeta with an extra gamma, wrong shapes and kinds,
+    NaN, inputs modified in place.
     """
 
     def body() -> CheckResult:

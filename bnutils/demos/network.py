@@ -31,10 +31,12 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import NamedTuple
 
 import ipywidgets as ipw
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -55,6 +57,8 @@ __all__ = [
     "compare",
     "draw_bn_graph",
     "format_table",
+    "grid_results",
+    "grid_table",
     "plot_comparison",
     "plot_weight_norms",
     "robustness_panel",
@@ -367,6 +371,8 @@ PAYOFF_LAYERS = (2, 16, 16, 16, 16, 16, 16, 3)
 #: The learning rates and initial weight scales of :func:`robustness_panel`.
 LR_CHOICES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 SCALE_CHOICES = (0.1, 0.3, 1.0, 3.0)
+#: The full grid of scripts/bn_network_grid.py, stored by its ``--save``.
+GRID_FILE = "network_grid.npz"
 
 #: A tanh output with ``|a|`` above this counts as saturated (as in notebook 07).
 SATURATION_EDGE = 0.97
@@ -893,6 +899,66 @@ def summary_rows(results: dict) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------
+# The full grid, as stored by scripts/bn_network_grid.py --save
+# ----------------------------------------------------------------------------
+
+
+def grid_results(path=None) -> dict:
+    """What ``scripts/bn_network_grid.py --save`` stored: every learning rate of
+    :data:`LR_CHOICES` and weight scale of :data:`SCALE_CHOICES`, five seeds,
+    without and with Batch Norm, trained by :func:`compare`.
+
+    Returns a dict of numpy arrays: ``"steps"`` (T,) the run lengths (300 and
+    1000), ``"lrs"`` (n_lr,), ``"scales"`` (n_scale,), ``"seeds"`` (S,),
+    ``"test_acc"`` and ``"train_loss"`` of shape (T, 2, n_lr, n_scale, S): the
+    final test accuracy and training loss, index 0 of the second axis without
+    Batch Norm and 1 with it (NaN where a copy diverged), and ``"command"``.
+    """
+    if path is None:
+        ref = resources.files("bnutils") / "datafiles" / GRID_FILE
+        with resources.as_file(ref) as p:
+            return _read_grid(p)
+    return _read_grid(path)
+
+
+def _read_grid(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            out = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing: run `python scripts/bn_network_grid.py --save` "
+            "to create it."
+        ) from None
+    out["command"] = str(out["command"])
+    return out
+
+
+def grid_table(acc: np.ndarray, lrs=LR_CHOICES, scales=SCALE_CHOICES) -> str:
+    """A text grid of accuracies, learning rate down and weight scale across:
+    each cell ``mean (worst-best)`` over the last axis (the seeds), in %.
+
+    acc : shape (n_lr, n_scale, S), e.g. ``grid_results()["test_acc"][t, w]``;
+    a diverged copy (NaN) counts as 0 %, marked with ``*``.
+    """
+    acc = np.asarray(acc, dtype=float)
+    if acc.ndim != 3 or acc.shape[:2] != (len(lrs), len(scales)):
+        raise ValueError(
+            f"acc must have shape ({len(lrs)}, {len(scales)}, seeds); got {acc.shape}."
+        )
+    lines = ["lr \\ scale".ljust(11) + "".join(f"{s:>15g}" for s in scales)]
+    for i, lr in enumerate(lrs):
+        cells = []
+        for j in range(len(scales)):
+            a = acc[i, j]
+            mark = "*" if np.isnan(a).any() else ""
+            a = np.nan_to_num(a, nan=0.0)
+            cells.append(f"{a.mean():4.0%} ({a.min():.0%}-{a.max():.0%}){mark}")
+        lines.append(f"{lr:<11g}" + "".join(f"{c:>15s}" for c in cells))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
 # Figures of the payoff
 # ----------------------------------------------------------------------------
 
@@ -1035,8 +1101,11 @@ def plot_weight_norms(pair: Pair, ax=None) -> dict:
     """
     if ax is None:
         _, ax = subplots(figsize=(7.0, 3.6))
+    # Six hues that are easy to tell apart (no second blue); the line-style key
+    # below gets its own legend, so no layer colour doubles as "with BN".
     colors = [
-        OKABE_ITO[c] for c in ("blue", "orange", "green", "purple", "sky_blue", "black")
+        OKABE_ITO[c]
+        for c in ("blue", "orange", "green", "vermillion", "purple", "black")
     ]
     lines: dict = {"bn": [], "plain": []}
     for key, runs, ls in (("bn", pair.bn, "-"), ("plain", pair.plain, "--")):
@@ -1052,8 +1121,6 @@ def plot_weight_norms(pair: Pair, ax=None) -> dict:
                 label=f"W[{i + 1}]" if key == "bn" else None,
             )
             lines[key].append(ln)
-    ax.plot([], [], color="0.3", ls="-", label="with BN")
-    ax.plot([], [], color="0.3", ls="--", label="without BN")
     ax.axhline(1.0, color="0.6", lw=0.8)
     ax.set_xlabel("step (mini-batch of 60)")
     ax.set_ylabel("||W[l]|| / its starting value")
@@ -1061,7 +1128,21 @@ def plot_weight_norms(pair: Pair, ax=None) -> dict:
         f"Hidden-layer ||W[l]||: {_setting(pair)}, seed {int(pair.bn.seed[0])}",
         fontsize=10,
     )
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    layers_key = ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="layer"
+    )
+    ax.add_artist(layers_key)
+    style = [
+        Line2D([], [], color="0.6", ls="-", lw=1.6, label="with BN"),
+        Line2D([], [], color="0.6", ls="--", lw=1.6, label="without BN"),
+    ]
+    ax.legend(
+        handles=style,
+        loc="lower left",
+        bbox_to_anchor=(1.01, 0.0),
+        fontsize=8,
+        title="line style",
+    )
     return lines
 
 

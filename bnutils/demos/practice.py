@@ -712,7 +712,7 @@ def plot_sweep(
     full_steps: int | None = None,
     ax=None,
 ) -> dict:
-    """Final test accuracy against a swept setting (log scale), both networks.
+    """Test accuracy against a swept setting (log scale), both networks.
 
     Parameters
     ----------
@@ -794,8 +794,9 @@ def plot_sweep(
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.set_xlabel(f"{xlabel} (log scale)")
-    ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"Final test accuracy vs {xlabel} (seed 0)")
+    ax.set_ylabel("test accuracy at the end of each run (%)")
+    lengths = f"{steps} and {full_steps}" if full_size is not None else f"{steps}"
+    ax.set_title(f"Test accuracy after {lengths} steps vs {xlabel} (seed 0)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8)
     return {"points": points, "diverged": crosses, "short": short, "long": long_}
 

@@ -47,6 +47,7 @@ __all__ = [
     "DRIFT_MEAN",
     "DRIFT_MEAN_STEPS",
     "DRIFT_VAR_STEPS",
+    "HEADERS",
     "STREAM_MEAN",
     "STREAM_VAR",
     "Convention",
@@ -589,7 +590,8 @@ class Convention:
         return 1.0 - p if self.ema_beta_of_momentum == "1 - p" else p
 
 
-#: The conventions of reference.md's table. "bnutils" is this package.
+#: The conventions of reference.md's table, typed in from the libraries' documentation
+#: (Keras: Keras 3). "bnutils" is this package.
 CONVENTIONS = {
     "PyTorch": Convention(
         "PyTorch BatchNorm1d",
@@ -602,7 +604,7 @@ CONVENTIONS = {
         1.0,
     ),
     "Keras": Convention(
-        "Keras BatchNormalization",
+        "Keras 3 BatchNormalization",
         "r = mom r + (1 - mom) x",
         0.99,
         "p",
@@ -656,7 +658,8 @@ def pytorch_running_update(running_mean, running_var, Z, momentum: float = 0.1):
 
 
 def keras_running_update(running_mean, running_var, Z, momentum: float = 0.99):
-    """Keras's rule: ``r = mom r + (1 - mom) x`` with the *biased* batch variance.
+    """Keras 3's rule: ``r = mom r + (1 - mom) x`` with the *biased* batch variance
+    (older tf.keras fed m/(m-1) sigma_B^2 in its fused kernel, used for conv layers).
 
     running_mean, running_var : (n_l, 1). Z : (n_l, m). Returns the new pair.
     """
@@ -773,7 +776,11 @@ def conventions_rows(steps: int = 30, m: int = 8, seed: int = 0) -> list[dict]:
         except ValueError as err:
             first = str(err).split(".")[0]
             cut = first if len(first) <= 64 else first[:64].rsplit(" ", 1)[0] + " …"
-            single[name] = f"ValueError: {cut}"
+            # PyTorch is not installed: its message is this module's copy of it
+            label = (
+                "ValueError (message simulated)" if name == "PyTorch" else "ValueError"
+            )
+            single[name] = f"{label}: {cut}"
     names = list(CONVENTIONS)
     rows = [
         {"": "running update", **{n: CONVENTIONS[n].update for n in names}},
@@ -791,23 +798,34 @@ def conventions_rows(steps: int = 30, m: int = 8, seed: int = 0) -> list[dict]:
             },
         },
         {
-            "": f"running mean after {steps} batches (true 3)",
+            "": f"simulated: running mean after {steps} batches (true 3)",
             **{n: _fmt(final[n][0]) for n in names},
         },
         {
-            "": f"running var after {steps} batches (true 4)",
+            "": f"simulated: running var after {steps} batches (true 4)",
             **{n: _fmt(final[n][1]) for n in names},
         },
-        {"": "training mode, batch of one (z = 2.5, γ = 1.5, β = 0.7)", **single},
+        {
+            "": "simulated: training mode, batch of one (z = 2.5, γ = 1.5, β = 0.7)",
+            **single,
+        },
     ]
     return rows
 
 
+#: Column headers of the HTML table: the Keras facts are those of Keras 3
+#: (standalone Keras 2.1.3-2.x and tf.keras's fused kernel fed m/(m-1) sigma_B^2).
+HEADERS = {"Keras": "Keras 3"}
+
+
 def conventions_html(rows: list[dict] | None = None) -> str:
-    """:func:`conventions_rows` as an HTML table."""
+    """:func:`conventions_rows` as an HTML table (column names from :data:`HEADERS`)."""
     rows = conventions_rows() if rows is None else rows
     cols = list(rows[0])
-    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
+    head = "".join(
+        f"<th style='text-align:left'>{html.escape(HEADERS.get(c, c))}</th>"
+        for c in cols
+    )
     body = "".join(
         "<tr>"
         + "".join(
