@@ -209,6 +209,34 @@ def _eval_steps(steps: int, eval_at, eval_every) -> np.ndarray:
     return np.unique(chosen.astype(np.int64))
 
 
+def _check_run(net: Network, data, steps, batch_size):
+    """Validate what :func:`fit` and :func:`fit_together` train on.
+
+    Returns ``((X_train, y_train, X_test, y_test), steps, batch_size)``,
+    checked and converted by ``net`` (its dtype), or raises a ValueError that
+    says what was wrong.
+    """
+    try:
+        X_train, y_train, X_test, y_test = data
+    except (TypeError, ValueError):
+        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps}.")
+    X_train = net.check_X(X_train, "X_train")
+    m = X_train.shape[1]
+    y_train = net.check_y(y_train, m, "y_train")
+    X_test = net.check_X(X_test, "X_test")
+    y_test = net.check_y(y_test, X_test.shape[1], "y_test")
+    batch_size = int(batch_size)
+    if not 1 <= batch_size <= m or (net.bn_layers and batch_size < 2):
+        raise ValueError(
+            f"batch_size must be between {2 if net.bn_layers else 1} and the "
+            f"{m} training examples; got {batch_size}."
+        )
+    return (X_train, y_train, X_test, y_test), steps, batch_size
+
+
 def fit(
     net: Network,
     lr: float,
@@ -254,24 +282,10 @@ def fit(
     """
     if not isinstance(net, Network):
         raise ValueError(f"net must be a bnutils Network; got {type(net).__name__}.")
-    try:
-        X_train, y_train, X_test, y_test = data
-    except (TypeError, ValueError):
-        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}.")
-    X_train = net.check_X(X_train, "X_train")
+    (X_train, y_train, X_test, y_test), steps, batch_size = _check_run(
+        net, data, steps, batch_size
+    )
     m = X_train.shape[1]
-    y_train = net.check_y(y_train, m, "y_train")
-    X_test = net.check_X(X_test, "X_test")
-    y_test = net.check_y(y_test, X_test.shape[1], "y_test")
-    batch_size = int(batch_size)
-    if not 1 <= batch_size <= m or (net.bn_layers and batch_size < 2):
-        raise ValueError(
-            f"batch_size must be between {2 if net.bn_layers else 1} and the "
-            f"{m} training examples; got {batch_size}."
-        )
     opt = make_optimizer(optimizer, lr)
     evals = _eval_steps(steps, eval_at, eval_every)
     is_eval = np.zeros(steps + 1, dtype=bool)
@@ -423,24 +437,10 @@ def fit_together(
             )
     if not all(np.isfinite(lr) and lr > 0 for lr in lrs):
         raise ValueError(f"learning rates must be positive numbers; got {lrs}.")
-    try:
-        X_train, y_train, X_test, y_test = data
-    except (TypeError, ValueError):
-        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}.")
-    X_train = first.check_X(X_train, "X_train")
+    (X_train, y_train, X_test, y_test), steps, m = _check_run(
+        first, data, steps, batch_size
+    )
     m_all = X_train.shape[1]
-    y_train = first.check_y(y_train, m_all, "y_train")
-    X_test = first.check_X(X_test, "X_test")
-    y_test = first.check_y(y_test, X_test.shape[1], "y_test")
-    m = int(batch_size)
-    if not 1 <= m <= m_all or (first.bn_layers and m < 2):
-        raise ValueError(
-            f"batch_size must be between {2 if first.bn_layers else 1} and the "
-            f"{m_all} training examples; got {batch_size}."
-        )
     evals = _eval_steps(steps, eval_at, None)
     is_eval = np.zeros(steps + 1, dtype=bool)
     is_eval[evals] = True
