@@ -538,6 +538,10 @@ def test_lab_at_every_slider_extreme(tiny_data, name, end, batchnorm):
         assert "Diverged at step" in text
     elif not run.final_acc >= 2 * demo.CHANCE:
         assert "Did not learn" in text
+    elif run.final_acc < demo.LAB_TRAINED:
+        assert "Learned a little" in text and "Trained" not in text
+    else:
+        assert "Trained" in text
     assert run.steps_done * run.batch_size <= 6000
 
 
@@ -547,6 +551,37 @@ def test_lab_reports_saturated_outputs_for_squashing_activations(tiny_data, acti
     panel.controls["activation"].value = activation
     panel.click()
     assert "saturated outputs on 200 test images" in panel.readout.value
+
+
+def _fit_ending_at(acc, diverged_at=None):
+    return demo.Fit(net=_net(hidden=(8, 8, 8)), step_loss=np.ones(10),
+                    eval_steps=np.array([5, 10]), test_acc=np.array([0.9, acc]),
+                    diverged_at=diverged_at)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("acc", "verdict"),
+    [
+        (0.1, "Did not learn"),
+        (0.199, "Did not learn"),
+        (0.2, "Learned a little"),
+        (0.284, "Learned a little"),  # batch 2 with BN in the notebook's lab
+        (0.499, "Learned a little"),
+        (0.5, "Trained"),
+        (0.94, "Trained"),
+        (np.nan, "Did not learn"),
+    ],
+)
+def test_lab_verdict_thresholds(acc, verdict):
+    text = demo._status(_fit_ending_at(acc))
+    assert verdict in text
+    others = {"Did not learn", "Learned a little", "Trained", "Diverged"} - {verdict}
+    assert not any(o in text for o in others), text
+
+
+def test_lab_verdict_of_a_diverged_run_names_the_step():
+    text = demo._status(_fit_ending_at(np.nan, diverged_at=7))
+    assert "Diverged at step 7" in text and "Trained" not in text
 
 
 def test_lab_huge_learning_rate_without_bn_reports_failure(tiny_data):

@@ -52,6 +52,7 @@ __all__ = [
     "FULL_SIZE_FILE",
     "LAB_BATCH_SIZES",
     "LAB_MAX_EXAMPLES",
+    "LAB_TRAINED",
     "LAYER_COLORS",
     "RATIO_REFERENCE",
     "SIZES",
@@ -1083,6 +1084,9 @@ LAB_BATCH_SIZES = (2, 4, 8, 16, 32, 60, 128, 256)
 #: The lab trains on at most this many examples (steps x batch size), so that
 #: every run takes a few seconds.
 LAB_MAX_EXAMPLES = 48_000
+#: The lab calls a run "Trained." from this test accuracy on; between twice
+#: chance and this it "learned a little" (e.g. 28 % with batches of two).
+LAB_TRAINED = 0.5
 #: Test images whose last hidden layer gives the lab's saturated share.
 _LAB_PROBE = 200
 
@@ -1099,6 +1103,11 @@ def _status(run: Fit) -> str:
         return (
             f"<b style='color:{PLAIN_COLOR}'>Did not learn</b>: the test accuracy "
             "stayed near chance (10 %)."
+        )
+    if run.final_acc < LAB_TRAINED:
+        return (
+            "<b>Learned a little</b>: the test accuracy ended above chance (10 %) "
+            f"but below {LAB_TRAINED:.0%}."
         )
     return "<b>Trained.</b>"
 
