@@ -274,6 +274,10 @@ def test_plot_sweep_marks_diverged_runs_and_the_long_runs():
     assert art["diverged"][True].get_xdata().size == 0
     np.testing.assert_allclose(art["long"][False].get_ydata(), [90, 90, 10])
     np.testing.assert_allclose(art["short"][False].get_ydata(), [20, 80, 10])
+    # the script's diverged run has no accuracy: marked where its lines sit
+    np.testing.assert_array_equal(art["script_diverged"][False].get_xdata(), [1.0])
+    np.testing.assert_allclose(art["script_diverged"][False].get_ydata(), [10])
+    assert art["script_diverged"][True].get_xdata().size == 0
     assert art["points"][True].get_linestyle() == "None"  # markers on the line
     ax = art["points"][False].axes
     assert ax.get_xscale() == "log" and "learning rate" in ax.get_xlabel()
@@ -281,8 +285,10 @@ def test_plot_sweep_marks_diverged_runs_and_the_long_runs():
     assert any("2000 steps" in t for t in labels) and any(
         "150 steps here" in t for t in labels
     )
+    assert any("diverged in the script" in t for t in labels)
     alone = demo.plot_sweep(values, acc, div, xlabel="lr", steps=150)
     assert alone["points"][True].get_linestyle() == "-" and not alone["long"]
+    assert not alone["script_diverged"]
     with pytest.raises(ValueError, match="shape"):
         demo.plot_sweep(values, {False: acc[False][:1], True: acc[True]}, div,
                         xlabel="lr", steps=150)  # fmt: skip

@@ -727,14 +727,15 @@ def plot_sweep(
     full_size : optional ``{False: (grid, acc_short, acc_long), True: ...}``
         from ``scripts/sweeps.py``: accuracy over its finer grid after
         ``steps`` steps (solid) and after ``full_steps`` steps (dashed);
-        diverged runs (NaN) are drawn on the chance line. With it, the runs
+        diverged runs (NaN) have no accuracy: the lines pass through the
+        chance line there, and an open circle marks each. With it, the runs
         trained here are drawn as markers only (they lie on the solid line
         when the script's seed is this one); without it, as a line.
     ax : an Axes or None for a new figure.
 
     Returns ``{"points": {bn: Line2D}, "diverged": {bn: Line2D}, "short":
-    {bn: Line2D}, "long": {bn: Line2D}}`` (the last two empty without
-    ``full_size``).
+    {bn: Line2D}, "long": {bn: Line2D}, "script_diverged": {bn: Line2D}}``
+    (the last three empty without ``full_size``).
     """
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size == 0 or np.any(values <= 0):
@@ -742,7 +743,7 @@ def plot_sweep(
     if ax is None:
         fig, ax = subplots(figsize=(6.8, 4.9))
         _fixed_layout(fig, left=0.11, right=0.98, bottom=0.36, top=0.93)
-    points, crosses, short, long_ = {}, {}, {}, {}
+    points, crosses, short, long_, script_div = {}, {}, {}, {}, {}
     for bn in (False, True):
         a = np.asarray(acc[bn], dtype=float)
         d = np.asarray(diverged[bn], dtype=bool)
@@ -767,6 +768,22 @@ def plot_sweep(
                 ls="--",
                 lw=1.6,
                 label=f"{_LABELS[bn]}, {full_steps} steps (script)",
+            )
+            lost = np.isnan(f_short) | np.isnan(f_long)
+            (script_div[bn],) = ax.plot(
+                grid[lost],
+                np.full(int(lost.sum()), 100 * CHANCE),
+                ls="none",
+                marker="o",
+                ms=15,
+                mfc="none",
+                mew=1.6,
+                color=_COLORS[bn],
+                label=(
+                    f"{_LABELS[bn]}: diverged in the script (drawn at 10 %)"
+                    if lost.any()
+                    else None
+                ),
             )
         (points[bn],) = ax.plot(
             values,
@@ -799,7 +816,13 @@ def plot_sweep(
     lengths = f"{steps} and {full_steps}" if full_size is not None else f"{steps}"
     ax.set_title(f"Test accuracy after {lengths} steps vs {xlabel} (seed 0)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8)
-    return {"points": points, "diverged": crosses, "short": short, "long": long_}
+    return {
+        "points": points,
+        "diverged": crosses,
+        "short": short,
+        "long": long_,
+        "script_diverged": script_div,
+    }
 
 
 # ----------------------------------------------------------------------------
