@@ -274,6 +274,10 @@ def test_plot_sweep_marks_diverged_runs_and_the_long_runs():
     assert art["diverged"][True].get_xdata().size == 0
     np.testing.assert_allclose(art["long"][False].get_ydata(), [90, 90, 10])
     np.testing.assert_allclose(art["short"][False].get_ydata(), [20, 80, 10])
+    # the script's diverged run has no accuracy: marked where its lines sit
+    np.testing.assert_array_equal(art["script_diverged"][False].get_xdata(), [1.0])
+    np.testing.assert_allclose(art["script_diverged"][False].get_ydata(), [10])
+    assert art["script_diverged"][True].get_xdata().size == 0
     assert art["points"][True].get_linestyle() == "None"  # markers on the line
     ax = art["points"][False].axes
     assert ax.get_xscale() == "log" and "learning rate" in ax.get_xlabel()
@@ -281,8 +285,10 @@ def test_plot_sweep_marks_diverged_runs_and_the_long_runs():
     assert any("2000 steps" in t for t in labels) and any(
         "150 steps here" in t for t in labels
     )
+    assert any("diverged in the script" in t for t in labels)
     alone = demo.plot_sweep(values, acc, div, xlabel="lr", steps=150)
     assert alone["points"][True].get_linestyle() == "-" and not alone["long"]
+    assert not alone["script_diverged"]
     with pytest.raises(ValueError, match="shape"):
         demo.plot_sweep(values, {False: acc[False][:1], True: acc[True]}, div,
                         xlabel="lr", steps=150)  # fmt: skip
@@ -538,6 +544,10 @@ def test_lab_at_every_slider_extreme(tiny_data, name, end, batchnorm):
         assert "Diverged at step" in text
     elif not run.final_acc >= 2 * demo.CHANCE:
         assert "Did not learn" in text
+    elif run.final_acc < demo.LAB_TRAINED:
+        assert "Learned a little" in text and "Trained" not in text
+    else:
+        assert "Trained" in text
     assert run.steps_done * run.batch_size <= 6000
 
 
@@ -547,6 +557,37 @@ def test_lab_reports_saturated_outputs_for_squashing_activations(tiny_data, acti
     panel.controls["activation"].value = activation
     panel.click()
     assert "saturated outputs on 200 test images" in panel.readout.value
+
+
+def _fit_ending_at(acc, diverged_at=None):
+    return demo.Fit(net=_net(hidden=(8, 8, 8)), step_loss=np.ones(10),
+                    eval_steps=np.array([5, 10]), test_acc=np.array([0.9, acc]),
+                    diverged_at=diverged_at)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("acc", "verdict"),
+    [
+        (0.1, "Did not learn"),
+        (0.199, "Did not learn"),
+        (0.2, "Learned a little"),
+        (0.284, "Learned a little"),  # batch 2 with BN in the notebook's lab
+        (0.499, "Learned a little"),
+        (0.5, "Trained"),
+        (0.94, "Trained"),
+        (np.nan, "Did not learn"),
+    ],
+)
+def test_lab_verdict_thresholds(acc, verdict):
+    text = demo._status(_fit_ending_at(acc))
+    assert verdict in text
+    others = {"Did not learn", "Learned a little", "Trained", "Diverged"} - {verdict}
+    assert not any(o in text for o in others), text
+
+
+def test_lab_verdict_of_a_diverged_run_names_the_step():
+    text = demo._status(_fit_ending_at(np.nan, diverged_at=7))
+    assert "Diverged at step 7" in text and "Trained" not in text
 
 
 def test_lab_huge_learning_rate_without_bn_reports_failure(tiny_data):

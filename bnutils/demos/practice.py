@@ -52,6 +52,7 @@ __all__ = [
     "FULL_SIZE_FILE",
     "LAB_BATCH_SIZES",
     "LAB_MAX_EXAMPLES",
+    "LAB_TRAINED",
     "LAYER_COLORS",
     "RATIO_REFERENCE",
     "SIZES",
@@ -209,6 +210,34 @@ def _eval_steps(steps: int, eval_at, eval_every) -> np.ndarray:
     return np.unique(chosen.astype(np.int64))
 
 
+def _check_run(net: Network, data, steps, batch_size):
+    """Validate what :func:`fit` and :func:`fit_together` train on.
+
+    Returns ``((X_train, y_train, X_test, y_test), steps, batch_size)``,
+    checked and converted by ``net`` (its dtype), or raises a ValueError that
+    says what was wrong.
+    """
+    try:
+        X_train, y_train, X_test, y_test = data
+    except (TypeError, ValueError):
+        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps}.")
+    X_train = net.check_X(X_train, "X_train")
+    m = X_train.shape[1]
+    y_train = net.check_y(y_train, m, "y_train")
+    X_test = net.check_X(X_test, "X_test")
+    y_test = net.check_y(y_test, X_test.shape[1], "y_test")
+    batch_size = int(batch_size)
+    if not 1 <= batch_size <= m or (net.bn_layers and batch_size < 2):
+        raise ValueError(
+            f"batch_size must be between {2 if net.bn_layers else 1} and the "
+            f"{m} training examples; got {batch_size}."
+        )
+    return (X_train, y_train, X_test, y_test), steps, batch_size
+
+
 def fit(
     net: Network,
     lr: float,
@@ -254,24 +283,10 @@ def fit(
     """
     if not isinstance(net, Network):
         raise ValueError(f"net must be a bnutils Network; got {type(net).__name__}.")
-    try:
-        X_train, y_train, X_test, y_test = data
-    except (TypeError, ValueError):
-        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}.")
-    X_train = net.check_X(X_train, "X_train")
+    (X_train, y_train, X_test, y_test), steps, batch_size = _check_run(
+        net, data, steps, batch_size
+    )
     m = X_train.shape[1]
-    y_train = net.check_y(y_train, m, "y_train")
-    X_test = net.check_X(X_test, "X_test")
-    y_test = net.check_y(y_test, X_test.shape[1], "y_test")
-    batch_size = int(batch_size)
-    if not 1 <= batch_size <= m or (net.bn_layers and batch_size < 2):
-        raise ValueError(
-            f"batch_size must be between {2 if net.bn_layers else 1} and the "
-            f"{m} training examples; got {batch_size}."
-        )
     opt = make_optimizer(optimizer, lr)
     evals = _eval_steps(steps, eval_at, eval_every)
     is_eval = np.zeros(steps + 1, dtype=bool)
@@ -423,24 +438,10 @@ def fit_together(
             )
     if not all(np.isfinite(lr) and lr > 0 for lr in lrs):
         raise ValueError(f"learning rates must be positive numbers; got {lrs}.")
-    try:
-        X_train, y_train, X_test, y_test = data
-    except (TypeError, ValueError):
-        raise ValueError("data must be (X_train, y_train, X_test, y_test).") from None
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}.")
-    X_train = first.check_X(X_train, "X_train")
+    (X_train, y_train, X_test, y_test), steps, m = _check_run(
+        first, data, steps, batch_size
+    )
     m_all = X_train.shape[1]
-    y_train = first.check_y(y_train, m_all, "y_train")
-    X_test = first.check_X(X_test, "X_test")
-    y_test = first.check_y(y_test, X_test.shape[1], "y_test")
-    m = int(batch_size)
-    if not 1 <= m <= m_all or (first.bn_layers and m < 2):
-        raise ValueError(
-            f"batch_size must be between {2 if first.bn_layers else 1} and the "
-            f"{m_all} training examples; got {batch_size}."
-        )
     evals = _eval_steps(steps, eval_at, None)
     is_eval = np.zeros(steps + 1, dtype=bool)
     is_eval[evals] = True
@@ -726,14 +727,15 @@ def plot_sweep(
     full_size : optional ``{False: (grid, acc_short, acc_long), True: ...}``
         from ``scripts/sweeps.py``: accuracy over its finer grid after
         ``steps`` steps (solid) and after ``full_steps`` steps (dashed);
-        diverged runs (NaN) are drawn on the chance line. With it, the runs
+        diverged runs (NaN) have no accuracy: the lines pass through the
+        chance line there, and an open circle marks each. With it, the runs
         trained here are drawn as markers only (they lie on the solid line
         when the script's seed is this one); without it, as a line.
     ax : an Axes or None for a new figure.
 
     Returns ``{"points": {bn: Line2D}, "diverged": {bn: Line2D}, "short":
-    {bn: Line2D}, "long": {bn: Line2D}}`` (the last two empty without
-    ``full_size``).
+    {bn: Line2D}, "long": {bn: Line2D}, "script_diverged": {bn: Line2D}}``
+    (the last three empty without ``full_size``).
     """
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size == 0 or np.any(values <= 0):
@@ -741,7 +743,7 @@ def plot_sweep(
     if ax is None:
         fig, ax = subplots(figsize=(6.8, 4.9))
         _fixed_layout(fig, left=0.11, right=0.98, bottom=0.36, top=0.93)
-    points, crosses, short, long_ = {}, {}, {}, {}
+    points, crosses, short, long_, script_div = {}, {}, {}, {}, {}
     for bn in (False, True):
         a = np.asarray(acc[bn], dtype=float)
         d = np.asarray(diverged[bn], dtype=bool)
@@ -766,6 +768,22 @@ def plot_sweep(
                 ls="--",
                 lw=1.6,
                 label=f"{_LABELS[bn]}, {full_steps} steps (script)",
+            )
+            lost = np.isnan(f_short) | np.isnan(f_long)
+            (script_div[bn],) = ax.plot(
+                grid[lost],
+                np.full(int(lost.sum()), 100 * CHANCE),
+                ls="none",
+                marker="o",
+                ms=15,
+                mfc="none",
+                mew=1.6,
+                color=_COLORS[bn],
+                label=(
+                    f"{_LABELS[bn]}: diverged in the script (drawn at 10 %)"
+                    if lost.any()
+                    else None
+                ),
             )
         (points[bn],) = ax.plot(
             values,
@@ -798,7 +816,13 @@ def plot_sweep(
     lengths = f"{steps} and {full_steps}" if full_size is not None else f"{steps}"
     ax.set_title(f"Test accuracy after {lengths} steps vs {xlabel} (seed 0)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8)
-    return {"points": points, "diverged": crosses, "short": short, "long": long_}
+    return {
+        "points": points,
+        "diverged": crosses,
+        "short": short,
+        "long": long_,
+        "script_diverged": script_div,
+    }
 
 
 # ----------------------------------------------------------------------------
@@ -1083,6 +1107,9 @@ LAB_BATCH_SIZES = (2, 4, 8, 16, 32, 60, 128, 256)
 #: The lab trains on at most this many examples (steps x batch size), so that
 #: every run takes a few seconds.
 LAB_MAX_EXAMPLES = 48_000
+#: The lab calls a run "Trained." from this test accuracy on; between twice
+#: chance and this it "learned a little" (e.g. 28 % with batches of two).
+LAB_TRAINED = 0.5
 #: Test images whose last hidden layer gives the lab's saturated share.
 _LAB_PROBE = 200
 
@@ -1099,6 +1126,11 @@ def _status(run: Fit) -> str:
         return (
             f"<b style='color:{PLAIN_COLOR}'>Did not learn</b>: the test accuracy "
             "stayed near chance (10 %)."
+        )
+    if run.final_acc < LAB_TRAINED:
+        return (
+            "<b>Learned a little</b>: the test accuracy ended above chance (10 %) "
+            f"but below {LAB_TRAINED:.0%}."
         )
     return "<b>Trained.</b>"
 
