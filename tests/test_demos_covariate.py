@@ -326,6 +326,29 @@ def test_perturbation_panel_data_are_the_definition(tiny, small_data, perturb_pa
     assert np.abs(d["plain"]["moved"][0]).max() > 0.05
 
 
+def test_perturbation_bins_cover_the_trained_outline():
+    # Constructed: the trained input is wide, every earlier record a narrow spike
+    # (the plain net's early records). Pooled percentiles would clip the trained
+    # tails; the bins must cover both.
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    trained = rng.uniform(-4.0, 0.0, size=(2, 200))
+    spikes = [rng.normal(-3.4, 0.1, size=(2, 200)) for _ in range(20)]
+
+    def compute(kind, params):
+        return trained if params is None else spikes[params["i"]]
+
+    nets = {"plain": SimpleNamespace(params={"i": np.ones(1)})}
+    earlier = {"plain": [{"i": i} for i in range(20)]}
+    data = {"edges": {}}
+    demo._perturbation_data(compute, nets, earlier, ("plain",), 0, 40, data)
+    edges = data["edges"]["plain"]
+    for values in (trained[0], np.concatenate([s[0] for s in spikes])):
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        assert edges[0] < lo and hi < edges[-1]
+
+
 def test_perturbation_panel_follows_the_slider(perturb_panel):
     panel = perturb_panel
     slider = panel.controls["step"]

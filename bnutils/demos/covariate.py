@@ -738,8 +738,14 @@ def _perturbation_data(compute, nets, earlier, kinds, unit, bins, data) -> None:
             "ratio": np.array(ratio),
             "weight_change": np.array(change),
         }
-        everything = np.concatenate([data[k]["values"].ravel(), ref[unit]])
-        lo, hi = (float(v) for v in np.percentile(everything, [0.5, 99.5]))
+        # Cover both the trained outline and every record's values: pooled
+        # percentiles would let the many records clip the trained tails.
+        lows, highs = zip(
+            np.percentile(data[k]["values"].ravel(), [0.5, 99.5]),
+            np.percentile(ref[unit], [0.5, 99.5]),
+            strict=True,
+        )
+        lo, hi = float(min(lows)), float(max(highs))
         pad = 0.04 * (hi - lo) + 1e-3
         data["edges"][k] = np.linspace(lo - pad, hi + pad, bins + 1)
 
