@@ -26,6 +26,7 @@ __all__ = [
     "forward_with_bn",
     "ghost_batchnorm_forward",
     "gradient_change",
+    "identity_gamma_beta",
     "layernorm_backward",
     "layernorm_forward",
     "normalize_inputs",
@@ -104,6 +105,28 @@ def batchnorm_forward(Z, gamma, beta, eps=1e-5):
     Z_tilde = gamma * Z_norm + beta  # learnable scale and shift, (n_l, m)
     cache = BNCache(Z, mu, var, Z_centered, inv_std, Z_norm, gamma, beta, eps)
     return Z_tilde, cache
+
+
+def identity_gamma_beta(Z, eps=1e-5):
+    """The gamma and beta that make Batch Norm the identity on this batch (notebook 02).
+
+    Parameters
+    ----------
+    Z : pre-activations of a mini-batch, shape (n_l, m).
+    eps : the eps of the Batch Norm layer.
+
+    Returns
+    -------
+    gamma, beta : shape (n_l, 1), such that batchnorm_forward(Z, gamma, beta, eps)
+    gives Z back.
+    """
+    # gamma (z - mu) / sqrt(var + eps) + beta = z for every z of the unit:
+    # the factor of z gives gamma = sqrt(var + eps), the constant beta = mu.
+    mu = np.mean(Z, axis=1, keepdims=True)  # (n_l, 1)
+    var = np.mean((Z - mu) ** 2, axis=1, keepdims=True)  # biased, as BN uses, (n_l, 1)
+    gamma = np.sqrt(var + eps)  # eps inside, exactly as BN divides, (n_l, 1)
+    beta = mu  # (n_l, 1)
+    return gamma, beta
 
 
 def batchnorm_backward(dZ_tilde, cache):

@@ -28,6 +28,7 @@ from bnutils.checks import (
     check_forward_with_bn,
     check_ghost_batchnorm_forward,
     check_gradient_change,
+    check_identity_gamma_beta,
     check_layernorm_backward,
     check_layernorm_forward,
     check_normalize_inputs,
@@ -56,6 +57,7 @@ CHECKERS = {
     "ghost_batchnorm_forward": check_ghost_batchnorm_forward,
     "gradient_change": check_gradient_change,
     "fold_normalization": check_fold_normalization,
+    "identity_gamma_beta": check_identity_gamma_beta,
 }
 
 
@@ -400,6 +402,12 @@ def gradient_change_dot(grad_fn, w, lr):
     return float(np.sqrt(d @ d) / np.sqrt(g0 @ g0))
 
 
+def identity_np_std(Z, eps=1e-5):
+    """gamma from np.std (squared back), beta from np.average, a list return."""
+    std = Z.std(axis=1).reshape(-1, 1)
+    return [np.sqrt(std**2 + eps), np.average(Z, axis=1)[:, None]]
+
+
 CORRECT = [
     ("batchnorm_forward", solutions.batchnorm_forward),
     ("batchnorm_forward", layers.batchnorm_forward),
@@ -440,6 +448,8 @@ CORRECT = [
     ("ghost_batchnorm_forward", ghost_loop),
     ("gradient_change", solutions.gradient_change),
     ("gradient_change", gradient_change_dot),
+    ("identity_gamma_beta", solutions.identity_gamma_beta),
+    ("identity_gamma_beta", identity_np_std),
 ]
 
 

@@ -244,9 +244,74 @@ def test_regimes_panel_lecture_point():
     non-linearity."""
     p = act.sigmoid_regimes_panel(m=500, seed=4)
     near_default = _shares_from_readout(p.readout.value)[0]
-    assert near_default > 0.6 and "near-linear" in p.readout.value
+    assert near_default > 0.6 and "mostly linear" in p.readout.value
     p.controls["gamma"].value = 3.0
     assert _shares_from_readout(p.readout.value)[0] < 0.35
+    assert "non-linearity is at work" in p.readout.value
+
+
+def test_linearity_r2_matches_a_least_squares_line():
+    rng = np.random.default_rng(3)
+    for gamma, beta in [(0.1, 2.0), (1.0, 0.0), (3.0, 1.0)]:
+        z = gamma * rng.standard_normal(500) + beta
+        a = _sigmoid_ref(z)
+        coef = np.polyfit(z, a, 1)
+        resid = a - np.polyval(coef, z)
+        want = 1.0 - np.sum(resid**2) / np.sum((a - a.mean()) ** 2)
+        assert act.linearity_r2(z) == pytest.approx(want, abs=1e-10)
+    assert act.linearity_r2(np.full(5, 0.3)) == 1.0  # constant: linear
+    for bad in ([1.0], [0.0, np.nan]):
+        with pytest.raises(ValueError, match="at least 2 finite values"):
+            act.linearity_r2(bad)
+
+
+def _r2_from_readout(text):
+    found = re.findall(r"R² = <b>([0-9.]+)</b>", text)
+    assert len(found) == 1, text
+    return float(found[0])
+
+
+def test_regimes_panel_never_calls_a_nearly_linear_unit_non_linear(regimes_panel):
+    """The reviewer's setting: gamma 0.1, beta 2 puts every value in the curved
+    region, yet over a spread of 0.1 the sigmoid is a straight line."""
+    p = regimes_panel
+    z_norm = p.data["z_norm"]
+    p.controls["gamma"].value, p.controls["beta"].value = 0.1, 2.0
+    text = p.readout.value
+    _, curved, _ = _shares_from_readout(text)
+    assert curved > 0.99  # where the values sit: all "curved" ...
+    r2 = _r2_from_readout(text)
+    assert r2 == pytest.approx(act.linearity_r2(0.1 * z_norm + 2.0), abs=1e-3)
+    assert r2 > 0.99  # ... yet measurably linear
+    assert "narrow spread" in text and "straight line" in text
+    assert "non-linearity is at work" not in text
+    # A spread-out unit in the bend is non-linear, measurably.
+    p.controls["gamma"].value, p.controls["beta"].value = 3.0, 0.0
+    assert _r2_from_readout(p.readout.value) < act.CURVED_R2
+    assert "non-linearity is at work" in p.readout.value
+    # The default: mostly linear, not "at work".
+    p.controls["gamma"].value, p.controls["beta"].value = 1.0, 0.0
+    assert act.CURVED_R2 <= _r2_from_readout(p.readout.value) < act.LINEAR_R2
+    assert "mostly linear" in p.readout.value
+    # Saturation wins over everything else.
+    p.controls["beta"].value = 5.0
+    assert "mostly saturated" in p.readout.value
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.5, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize("beta", [-5.0, -2.0, 0.0, 2.0, 5.0])
+def test_regimes_panel_verdict_agrees_with_the_measured_linearity(
+    regimes_panel, gamma, beta
+):
+    p = regimes_panel
+    p.controls["gamma"].value, p.controls["beta"].value = gamma, beta
+    text = p.readout.value
+    r2 = act.linearity_r2(gamma * p.data["z_norm"] + beta)
+    if "non-linearity is at work" in text:
+        assert r2 < act.CURVED_R2
+    if r2 >= act.LINEAR_R2:
+        assert "non-linearity" not in text.split("→")[-1]
+    p.controls["gamma"].value, p.controls["beta"].value = 1.0, 0.0
 
 
 # --------------------------------------------------------------------------

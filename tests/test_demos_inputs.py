@@ -277,7 +277,15 @@ def test_sweep_stable_rates(sweep):
     np.testing.assert_allclose(sweep.lr_max_norm, sweep.lr_max_norm[0], rtol=1e-12)
     assert np.all(np.diff(sweep.lr_max_raw) < 0)
     table = inputs.sweep_table(sweep)
-    assert len(table.splitlines()) == 2 + sweep.ratios.size
+    lines = table.splitlines()
+    assert len(lines) == 2 + sweep.ratios.size
+    for word in ("steps raw", "steps norm", "raw 2/λmax", "raw trial", "norm trial"):
+        assert word in lines[0]
+    # every row holds the sweep's numbers, formula before trial
+    last = lines[-1].replace("|", " ").split()
+    assert int(last[1]) == sweep.steps_raw[-1] and int(last[2]) == sweep.steps_norm[-1]
+    assert float(last[3]) == pytest.approx(sweep.lr_max_raw[-1], rel=1e-3)
+    assert float(last[4]) == pytest.approx(sweep.lr_max_raw_measured[-1], rel=1e-3)
 
 
 def test_sweep_figure_draws_the_measurements(sweep):

@@ -70,6 +70,8 @@ def test_ghost_batch_script_quick(tmp_path):
     assert "ghost 64" in stdout and "gap minus whole set" in stdout
     record = json.loads((tmp_path / "ghost_batch.json").read_text())
     assert len(record) == 1
-    assert record[0]["configs"] == ["2", "4", "8", "16", "64", "whole", "frozen"]
+    assert record[0]["configs"] == [
+        "2", "4", "8", "16", "64", "whole", "whole_nograd", "frozen", "plain"
+    ]  # fmt: skip
     assert len(record[0]["seeds"]) == 5
-    assert len(record[0]["test_acc"]) == 7
+    assert len(record[0]["test_acc"]) == 9

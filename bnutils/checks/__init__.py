@@ -40,7 +40,7 @@ Layout
 ``gradients``
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
-    ``normalize`` and ``fold`` (notebooks 00-01), ``forward`` (02),
+    ``normalize`` and ``fold`` (notebooks 00-01), ``forward`` and ``identity`` (02),
     ``backward`` and ``network_forward`` (03), ``batch_noise`` and
     ``ghost_batch`` (04), ``percentiles`` and ``predictiveness`` (05),
     ``running_stats``, ``inference`` and ``folding`` (06), ``saturation`` and
@@ -95,6 +95,7 @@ from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
 from bnutils.checks.ghost_batch import check_ghost_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
+from bnutils.checks.identity import check_identity_gamma_beta
 from bnutils.checks.inference import check_batchnorm_inference
 from bnutils.checks.layernorm import check_layernorm_backward, check_layernorm_forward
 from bnutils.checks.network_forward import check_forward_with_bn
@@ -119,6 +120,7 @@ __all__ = [
     "check_forward_with_bn",
     "check_ghost_batchnorm_forward",
     "check_gradient_change",
+    "check_identity_gamma_beta",
     "check_layernorm_backward",
     "check_layernorm_forward",
     "check_normalize_inputs",

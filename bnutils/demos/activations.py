@@ -14,7 +14,10 @@ What the notebook computes and shows:
   (:func:`saturation_bound`). In between, the sigmoid is curved but not flat.
   :func:`regime_shares` counts the share of values in each.
 * :func:`sigmoid_regimes_panel`: sliders for one unit's gamma and beta; the
-  histograms of Z_tilde and sigmoid(Z_tilde) and the live shares per regime.
+  histograms of Z_tilde and sigmoid(Z_tilde), the live shares per regime, and
+  how linear the unit measurably is on the batch (:func:`linearity_r2`, the R²
+  of a straight-line fit of a on z̃): where the values sit is not enough, since
+  a narrow spread is nearly straight anywhere on the curve.
 * :func:`batch_coupling_panel`: a slider moves example 1's raw value in a
   mini-batch of 8; every example's normalized value moves with it.
 
@@ -31,12 +34,16 @@ from bnutils import plots, widgets
 from bnutils.layers import batchnorm_forward
 
 __all__ = [
+    "CURVED_R2",
+    "LINEAR_R2",
+    "NARROW_STD",
     "NEAR_LINEAR_SLOPE_FRACTION",
     "SATURATION_LEVEL",
     "UNIT_MEANS",
     "UNIT_STDS",
     "batch_coupling_panel",
     "example_preactivations",
+    "linearity_r2",
     "near_linear_bound",
     "normalize_one_unit",
     "plot_units_before_after",
@@ -244,14 +251,60 @@ _REGION_NEAR = plots.OKABE_ITO["green"]
 _REGION_SAT = "#999999"
 
 
-def _verdict(shares: dict[str, float]) -> str:
+#: R² of a straight-line fit of a on z̃ above which the unit counts as almost
+#: linear on the batch, and the one below which its non-linearity is at work.
+LINEAR_R2 = 0.99
+CURVED_R2 = 0.95
+#: A spread of z̃ below this is "narrow": any smooth curve is nearly straight there.
+NARROW_STD = 0.5
+
+
+def linearity_r2(z_tilde) -> float:
+    """How linear the sigmoid unit is on this batch: the R² of the least-squares
+    straight line ``a ≈ c0 + c1 z̃`` through the points ``(z̃, sigmoid(z̃))``.
+
+    1 means the outputs are exactly a linear function of the inputs over the
+    batch (the unit could be replaced by a linear one); the share of the
+    outputs' variance the line misses, ``1 - R²``, measures the non-linearity
+    actually used. For a simple straight-line fit R² is the squared correlation
+    of z̃ and a. A batch whose z̃ or a is constant counts as linear (R² = 1).
+    """
+    z = np.asarray(z_tilde, dtype=np.float64).ravel()
+    if z.size < 2 or not np.all(np.isfinite(z)):
+        raise ValueError(
+            f"linearity_r2 needs at least 2 finite values; got {z.size} values"
+            + ("" if z.size < 2 else " with NaN or inf")
+            + "."
+        )
+    a = sigmoid(z)
+    zc, ac = z - z.mean(), a - a.mean()
+    szz, saa = float(zc @ zc), float(ac @ ac)
+    if szz == 0.0 or saa == 0.0:
+        return 1.0
+    return float((zc @ ac) ** 2 / (szz * saa))
+
+
+def _verdict(shares: dict[str, float], r2: float, spread: float) -> str:
+    """One line on what the unit does, from where its values sit (shares) and
+    from how linear its outputs measurably are over the batch (r2)."""
     if shares["saturated"] >= 0.4:
         return (
             "mostly saturated: the unit is often stuck near 0 or 1, with tiny gradients"
         )
-    if shares["near_linear"] >= 0.6:
-        return "mostly near-linear: the sigmoid acts almost like a straight line here"
-    return "uses the curved part of the sigmoid: the non-linearity is at work"
+    if r2 >= LINEAR_R2:
+        if spread < NARROW_STD:
+            return (
+                f"narrow spread (std {spread:.2f}): over so small a range the sigmoid "
+                "is almost a straight line, wherever it sits; the unit acts like a "
+                "linear one"
+            )
+        return "almost a straight line over this batch: the unit acts like a linear one"
+    if r2 >= CURVED_R2:
+        return (
+            "mostly linear: a straight line explains most of the outputs, the bend "
+            "adds a little"
+        )
+    return "uses the bend of the sigmoid: the non-linearity is at work"
 
 
 def sigmoid_regimes_panel(
@@ -393,6 +446,7 @@ def sigmoid_regimes_panel(
         hist_a.set_data(values=pct)
         ax_a.set_ylim(0.0, max(10.0, 1.12 * float(pct.max())))
         shares = regime_shares(z_tilde)
+        r2 = linearity_r2(z_tilde)
         off = float(np.mean(np.abs(z_tilde) > x_max))
         beyond = (
             f" ({100 * off:.1f} % of the values lie beyond the plotted |z̃| ≤ "
@@ -405,8 +459,9 @@ def sigmoid_regimes_panel(
             f"standard deviation {z_tilde.std():.2f}.<br>"
             f"Near-linear: <b>{100 * shares['near_linear']:.1f} %</b> · curved: "
             f"<b>{100 * shares['curved']:.1f} %</b> · saturated: "
-            f"<b>{100 * shares['saturated']:.1f} %</b> of the {m} values "
-            f"→ {_verdict(shares)}.{beyond}"
+            f"<b>{100 * shares['saturated']:.1f} %</b> of the {m} values.<br>"
+            f"Straight-line fit of a on z̃ over the batch: R² = <b>{r2:.3f}</b> → "
+            f"{_verdict(shares, r2, float(z_tilde.std()))}.{beyond}"
         )
 
     controls = {

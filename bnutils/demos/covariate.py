@@ -658,7 +658,8 @@ def plot_figure1(
     ax_a.set_ylabel("test accuracy (%)")
     ax_a.set_ylim(0, 100)
     ax_a.set_title("(a) test accuracy")
-    ax_a.legend(loc="lower right")
+    # Centre right: clear of both curves (the plain one runs low, BN high).
+    ax_a.legend(loc="center right")
     series = [runs[k].percentiles[layer] for k in ("plain", "bn")]
     if bn_inference is not None:
         bn_inference = np.asarray(bn_inference, dtype=np.float64)
@@ -692,7 +693,7 @@ def plot_figure1(
             ax.plot(h.step, bn_inference[:, 0], color="black", lw=0.8, ls=":")
             ax.plot(h.step, bn_inference[:, 2], color="black", lw=0.8, ls=":")
         ax.set_xlabel("training step")
-        ax.set_ylabel("input of the sigmoid, Z_tilde")
+        ax.set_ylabel(rf"input of the sigmoid, $\tilde Z^{{[{layer}]}}$")
         ax.set_ylim(lo - pad, hi + pad)
         ax.legend(
             loc="lower left",
@@ -843,7 +844,7 @@ def weight_perturbation_panel(
         )
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0.0, y_max)
-        ax.set_xlabel(f"input of layer-3 unit {unit}, Z_tilde[3]")
+        ax.set_xlabel(rf"input of layer-3 unit {unit}, $\tilde Z^{{[3]}}$")
         ax.set_title("")
     axes[0].set_ylabel(f"share of the {X.shape[1]} images (%)")
     axes[1].legend(loc="upper right", fontsize=7)

@@ -549,19 +549,24 @@ def scale_ratio_sweep(
 
 
 def sweep_table(result: SweepResult) -> str:
-    """The sweep as a plain-text table (one row per ratio)."""
+    """The sweep as a plain-text table (one row per ratio).
+
+    Columns: the ratio; the steps to 1.01 J* for the raw and the normalized
+    features; then the largest stable learning rate of each, from the formula
+    2 / lambda_max ("2/λmax") and found by trial ("trial").
+    """
     head = (
-        f"{'ratio':>6} | {'steps raw':>9} {'steps norm':>10} | "
-        f"{'largest stable lr: raw':>22} {'(measured)':>10} | "
-        f"{'normalized':>10} {'(measured)':>10}"
+        f"{'ratio':>6} | {'steps raw':>9} | {'steps norm':>10} | "
+        f"{'raw 2/λmax':>10} {'raw trial':>10} | "
+        f"{'norm 2/λmax':>11} {'norm trial':>10}"
     )
     rows = [head, "-" * len(head)]
     r = result
     for i in range(r.ratios.size):
         rows.append(
-            f"{r.ratios[i]:6.1f} | {r.steps_raw[i]:9d} {r.steps_norm[i]:10d} | "
-            f"{r.lr_max_raw[i]:22.4g} {r.lr_max_raw_measured[i]:10.4g} | "
-            f"{r.lr_max_norm[i]:10.4g} {r.lr_max_norm_measured[i]:10.4g}"
+            f"{r.ratios[i]:6.1f} | {r.steps_raw[i]:9d} | {r.steps_norm[i]:10d} | "
+            f"{r.lr_max_raw[i]:10.4g} {r.lr_max_raw_measured[i]:10.4g} | "
+            f"{r.lr_max_norm[i]:11.4g} {r.lr_max_norm_measured[i]:10.4g}"
         )
     return "\n".join(rows)
 
