@@ -57,7 +57,8 @@ check-clean: $(STAMP)
 	$(BIN)/python scripts/clean_notebooks.py --check
 
 # The Colab set-up cell of every notebook, from pyproject.toml's [project.urls]
-# Repository (idempotent: run it again after editing notebooks or the address).
+# Repository, and Colab forms for the collapsed (source_hidden) cells
+# (idempotent: run it again after editing notebooks or the address).
 colab-cells: $(STAMP)
 	$(BIN)/python scripts/sync_colab_cell.py
 

@@ -1,4 +1,5 @@
-"""Write the Colab set-up cell into every notebook (``make colab-cells``).
+"""Make every notebook Colab-ready (``make colab-cells``): its set-up cell and its
+collapsed cells.
 
 The cell sits right after each notebook's title cell. Outside Colab it does
 nothing. In Colab it installs ``bnutils`` from the repository with a normal
@@ -11,7 +12,17 @@ is idempotent (it replaces the cell it wrote before, wherever it now is) and
 ``tests/test_colab_cell.py`` fails, naming this command, when a notebook's cell
 disagrees with the address.
 
-    python scripts/sync_colab_cell.py           # write the cell where needed
+Collapsed code cells (worked answers): JupyterLab and Notebook 7 collapse a
+code cell whose metadata has ``jupyter.source_hidden = true``; Colab ignores
+that key and collapses a cell with ``"cellView": "form"`` instead, showing the
+title of its first line, ``# @title ...``. The script gives every cell with
+``source_hidden`` both, so a worked answer stays closed in Colab too (the
+``source_hidden`` key is the one to set; the script derives the rest). It
+writes ``# @title`` with a space, as ``ruff format`` does; Colab reads both
+spellings. A cell that is no longer hidden loses its ``cellView`` and the
+default title line the script wrote.
+
+    python scripts/sync_colab_cell.py           # write the cells where needed
     python scripts/sync_colab_cell.py --check   # exit 1 and list what differs
 """
 
@@ -117,6 +128,74 @@ def sync(nb: dict, url: str) -> bool:
     return True
 
 
+#: The first-line prefix of a Colab form title (``#@title`` is read as well).
+TITLE_PREFIX = "# @title"
+
+#: The title of a collapsed cell that has none yet.
+DEFAULT_TITLE = "Worked answer (double-click to show the code)"
+
+
+def _hidden(cell: dict) -> bool:
+    jupyter = cell.get("metadata", {}).get("jupyter", {})
+    return cell.get("cell_type") == "code" and jupyter.get("source_hidden") is True
+
+
+def _titled(source: str) -> str:
+    """``source`` with a ``# @title`` first line (an existing title is kept)."""
+    first, nl, rest = source.partition("\n")
+    stripped = first.lstrip()
+    if stripped.startswith("#@title"):
+        return f"{TITLE_PREFIX}{stripped[len('#@title') :]}{nl}{rest}"
+    if stripped.startswith(TITLE_PREFIX):
+        return source
+    return f"{TITLE_PREFIX} {DEFAULT_TITLE}\n{source}"
+
+
+def _untitled(source: str) -> str:
+    """``source`` without the default title line the script wrote, if it has it."""
+    default = f"{TITLE_PREFIX} {DEFAULT_TITLE}\n"
+    return source[len(default) :] if source.startswith(default) else source
+
+
+def sync_forms(nb: dict) -> bool:
+    """Collapse in Colab the cells JupyterLab collapses; True when ``nb`` changed."""
+    changed = False
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.setdefault("metadata", {})
+        src = _source(cell)
+        if _hidden(cell):
+            want = _titled(src)
+            if meta.get("cellView") != "form":
+                meta["cellView"] = "form"
+                changed = True
+        elif meta.get("cellView") == "form":
+            del meta["cellView"]
+            want = _untitled(src)
+            changed = True
+        else:
+            continue
+        if want != src:
+            cell["source"] = want.splitlines(keepends=True)
+            changed = True
+    return changed
+
+
+def check_forms(nb: dict) -> str | None:
+    """Which collapsed cells Colab would not collapse, or None."""
+    bad = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        form = cell.get("metadata", {}).get("cellView") == "form"
+        first = _source(cell).lstrip().split("\n", 1)[0]
+        titled = first.startswith((TITLE_PREFIX, "#@title"))
+        if _hidden(cell) and not (form and titled):
+            bad.append(f"cell {i} is collapsed (source_hidden) but not a Colab form")
+        elif cell.get("cell_type") == "code" and form and not _hidden(cell):
+            bad.append(f"cell {i} is a Colab form but not collapsed (source_hidden)")
+    return "; ".join(bad) or None
+
+
 def check(nb: dict, url: str) -> str | None:
     """Why the notebook's Colab cell is not what ``url`` asks for, or None."""
     cells = nb.get("cells", [])
@@ -147,17 +226,26 @@ def main(argv=None) -> int:
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         if args.check:
-            why = check(nb, url)
-            if why:
+            whys = [why for why in (check(nb, url), check_forms(nb)) if why]
+            if whys:
                 bad += 1
-                print(f"{path}: {why}")
-        elif sync(nb, url):
+                print(f"{path}: {'; '.join(whys)}")
+            continue
+        wrote = [
+            what
+            for what, changed in (
+                ("the Colab set-up cell", sync(nb, url)),
+                ("the Colab forms of its collapsed cells", sync_forms(nb)),
+            )
+            if changed
+        ]
+        if wrote:
             path.write_text(
                 json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
             )
-            print(f"wrote the Colab cell into {path}")
+            print(f"{path}: wrote {' and '.join(wrote)}")
     if bad:
-        print("Run `make colab-cells` to write the cell again.", file=sys.stderr)
+        print("Run `make colab-cells` to write the cells again.", file=sys.stderr)
         return 1
     return 0
 

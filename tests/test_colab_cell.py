@@ -131,3 +131,73 @@ def test_repository_address_has_one_home(tmp_path):
         '[project]\nname = "x"\n[project.urls]\nRepository = "https://a/b/"\n'
     )
     assert sync_colab_cell.repository_url(fake) == "https://a/b"
+
+
+# Collapsed cells: JupyterLab honours metadata jupyter.source_hidden, Colab only
+# "cellView": "form" with a "# @title" first line; the script derives the second
+# from the first.
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_collapsed_cells_are_colab_forms(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    why = sync_colab_cell.check_forms(nb)
+    assert why is None, f"{path.name}: {why}. Run `make colab-cells`."
+
+
+def _code(source, hidden=False, **meta):
+    if hidden:
+        meta["jupyter"] = {"source_hidden": True}
+    return {"cell_type": "code", "metadata": meta, "source": source, "outputs": []}
+
+
+def test_sync_forms_collapses_hidden_cells_in_colab_and_is_idempotent():
+    answer = _code("x = 1\nprint(x)", hidden=True)
+    shown = _code("y = 2")
+    nb = {"cells": [{"cell_type": "markdown", "source": "# T"}, answer, shown]}
+    assert sync_colab_cell.check_forms(nb) == (
+        "cell 1 is collapsed (source_hidden) but not a Colab form"
+    )
+    assert sync_colab_cell.sync_forms(nb) is True
+    assert answer["metadata"]["cellView"] == "form"
+    assert answer["metadata"]["jupyter"] == {"source_hidden": True}
+    title = f"# @title {sync_colab_cell.DEFAULT_TITLE}\n"
+    assert "".join(answer["source"]) == title + "x = 1\nprint(x)"
+    assert shown["metadata"] == {} and shown["source"] == "y = 2"
+    assert sync_colab_cell.check_forms(nb) is None
+    before = json.dumps(nb)
+    assert sync_colab_cell.sync_forms(nb) is False, "a second run changes nothing"
+    assert json.dumps(nb) == before
+
+
+def test_sync_forms_keeps_an_own_title_and_writes_it_as_ruff_does():
+    own = _code("#@title My answer\nx = 1\n", hidden=True)
+    spaced = _code("# @title Another\nx = 1\n", hidden=True)
+    nb = {"cells": [own, spaced]}
+    sync_colab_cell.sync_forms(nb)
+    assert "".join(own["source"]) == "# @title My answer\nx = 1\n"
+    assert "".join(spaced["source"]) == "# @title Another\nx = 1\n"
+    assert sync_colab_cell.check_forms(nb) is None
+
+
+def test_sync_forms_undoes_itself_when_a_cell_is_shown_again():
+    cell = _code("x = 1", hidden=True)
+    nb = {"cells": [cell]}
+    sync_colab_cell.sync_forms(nb)
+    del cell["metadata"]["jupyter"]  # the author shows the cell again
+    assert "not collapsed" in sync_colab_cell.check_forms(nb)
+    assert sync_colab_cell.sync_forms(nb) is True
+    assert cell["metadata"] == {} and "".join(cell["source"]) == "x = 1"
+    assert sync_colab_cell.check_forms(nb) is None
+
+
+def test_ruff_format_leaves_the_title_line_alone(tmp_path):
+    """The title the script writes survives `make format` (ruff turns '#@title'
+    into '# @title', so the script writes the latter)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    assert ruff.exists(), "ruff (a test dependency) belongs next to this Python"
+    src = tmp_path / "cell.py"
+    text = f"# @title {sync_colab_cell.DEFAULT_TITLE}\nx = 1\n"
+    src.write_text(text)
+    subprocess.run([str(ruff), "format", "--quiet", str(src)], check=True)
+    assert src.read_text() == text
