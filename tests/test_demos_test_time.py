@@ -299,6 +299,49 @@ def test_ewma_panel_readout_and_bias_correction(ewma):
     assert "0.741" in ewma.readout.value  # 0.999^300
 
 
+@pytest.mark.parametrize(
+    ("beta", "steps", "m", "population"),
+    [(0.5, 300, 16, "fixed"), (0.9, 500, 2, "fixed"), (0.99, 500, 2, "fixed"),
+     (0.9, 500, 16, "drifting"), (0.9, 40, 8, "fixed")],
+)  # fmt: skip
+def test_ewma_panel_readout_rms_over_recent_steps(ewma, beta, steps, m, population):
+    values = {"ema_beta": beta, "steps": steps, "m": m, "population": population}
+    for k, v in values.items():
+        ewma.controls[k].value = v
+    assert ewma.error is None
+    # independent recomputation: the stream, a plain EMA loop, the tail by hand
+    stream = tt.make_stream(steps, m, drift=population == "drifting", seed=0)
+    n = min(200, steps)
+    assert ewma.last["n_tail"] == n
+    for key, theta, v0, truth in (
+        ("mean", stream.batches.mean(axis=1), 0.0, stream.true_mean),
+        ("var", stream.batches.var(axis=1, ddof=1), 1.0, stream.true_var),
+    ):
+        v, run = v0, []
+        for x in theta:
+            v = beta * v + (1 - beta) * x
+            run.append(v)
+        tail = np.array(run[-n:])
+        rms = math.sqrt(np.mean((tail - truth[-n:]) ** 2))
+        got_rms, got_lo, got_hi = ewma.last["rms"][key]
+        assert got_rms == pytest.approx(rms, rel=1e-10)
+        assert (got_lo, got_hi) == pytest.approx((tail.min(), tail.max()), rel=1e-12)
+        assert f"<b>{rms:.2f}</b>" in ewma.readout.value
+    span = f"Over the last {n} steps (t = {steps - n + 1}–{steps})"
+    assert span in ewma.readout.value
+
+
+def test_ewma_panel_small_m_needs_a_long_window(ewma):
+    """At m = 2 a 10-batch window still swings far from 4; 100 batches do not."""
+    for k, v in {"population": "fixed", "m": 2, "steps": 500}.items():
+        ewma.controls[k].value = v
+    ewma.controls["ema_beta"].value = 0.9
+    short = ewma.last["rms"]["var"]
+    ewma.controls["ema_beta"].value = 0.99
+    long = ewma.last["rms"]["var"]
+    assert short[0] > 2 * long[0] and short[2] - short[1] > 2 * (long[2] - long[1])
+
+
 def test_momentum_panel():
     panel = tt.momentum_panel()
     before = panel.artists["torch"].get_ydata().copy()
