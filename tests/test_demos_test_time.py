@@ -364,3 +364,13 @@ def test_prediction_histograms():
     heights = [r.get_height() for r in bars[0]]
     assert heights[8] == 30 and sum(heights) == 30
     assert [r.get_height() for r in bars[1]] == [3] * 10
+
+
+def test_prediction_histograms_explain_the_marks_on_both_panels():
+    y = np.repeat(np.arange(10), 3)
+    _, axes, _ = tt.plot_prediction_histograms(y, np.full(30, 8), y)
+    for ax in axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert sorted(labels) == ["predicted", "true count"]
