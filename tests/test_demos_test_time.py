@@ -358,6 +358,21 @@ def test_momentum_panel():
     assert panel.last["keras"] < panel.last["torch"]
 
 
+def test_momentum_panel_best_reading_is_not_the_longest_window():
+    """Notebook 06's answer: at 300 steps the PyTorch reading is best near p = 0.03;
+    p = 0.01 (ema_beta = 0.99) is still warming up. The Keras reading mirrors it."""
+    panel = tt.momentum_panel(steps=300, m=16, seed=1)
+    rms = {}
+    for p in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        panel.controls["p"].value = float(p)
+        rms[float(p)] = (panel.last["torch"], panel.last["keras"])
+    best_torch = min(rms, key=lambda p: rms[p][0])
+    best_keras = min(rms, key=lambda p: rms[p][1])
+    assert best_torch == 0.03 and best_keras == 0.97
+    assert rms[0.01][0] > 4 * rms[0.03][0]
+    assert rms[0.5][0] == pytest.approx(rms[0.5][1], rel=1e-12)
+
+
 def test_prediction_histograms():
     y = np.repeat(np.arange(10), 3)
     _, _, bars = tt.plot_prediction_histograms(y, np.full(30, 8), y)
