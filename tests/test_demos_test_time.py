@@ -299,6 +299,49 @@ def test_ewma_panel_readout_and_bias_correction(ewma):
     assert "0.741" in ewma.readout.value  # 0.999^300
 
 
+@pytest.mark.parametrize(
+    ("beta", "steps", "m", "population"),
+    [(0.5, 300, 16, "fixed"), (0.9, 500, 2, "fixed"), (0.99, 500, 2, "fixed"),
+     (0.9, 500, 16, "drifting"), (0.9, 40, 8, "fixed")],
+)  # fmt: skip
+def test_ewma_panel_readout_rms_over_recent_steps(ewma, beta, steps, m, population):
+    values = {"ema_beta": beta, "steps": steps, "m": m, "population": population}
+    for k, v in values.items():
+        ewma.controls[k].value = v
+    assert ewma.error is None
+    # independent recomputation: the stream, a plain EMA loop, the tail by hand
+    stream = tt.make_stream(steps, m, drift=population == "drifting", seed=0)
+    n = min(200, steps)
+    assert ewma.last["n_tail"] == n
+    for key, theta, v0, truth in (
+        ("mean", stream.batches.mean(axis=1), 0.0, stream.true_mean),
+        ("var", stream.batches.var(axis=1, ddof=1), 1.0, stream.true_var),
+    ):
+        v, run = v0, []
+        for x in theta:
+            v = beta * v + (1 - beta) * x
+            run.append(v)
+        tail = np.array(run[-n:])
+        rms = math.sqrt(np.mean((tail - truth[-n:]) ** 2))
+        got_rms, got_lo, got_hi = ewma.last["rms"][key]
+        assert got_rms == pytest.approx(rms, rel=1e-10)
+        assert (got_lo, got_hi) == pytest.approx((tail.min(), tail.max()), rel=1e-12)
+        assert f"<b>{rms:.2f}</b>" in ewma.readout.value
+    span = f"Over the last {n} steps (t = {steps - n + 1}–{steps})"
+    assert span in ewma.readout.value
+
+
+def test_ewma_panel_small_m_needs_a_long_window(ewma):
+    """At m = 2 a 10-batch window still swings far from 4; 100 batches do not."""
+    for k, v in {"population": "fixed", "m": 2, "steps": 500}.items():
+        ewma.controls[k].value = v
+    ewma.controls["ema_beta"].value = 0.9
+    short = ewma.last["rms"]["var"]
+    ewma.controls["ema_beta"].value = 0.99
+    long = ewma.last["rms"]["var"]
+    assert short[0] > 2 * long[0] and short[2] - short[1] > 2 * (long[2] - long[1])
+
+
 def test_momentum_panel():
     panel = tt.momentum_panel()
     before = panel.artists["torch"].get_ydata().copy()
@@ -315,9 +358,34 @@ def test_momentum_panel():
     assert panel.last["keras"] < panel.last["torch"]
 
 
+def test_momentum_panel_best_reading_is_not_the_longest_window():
+    """Notebook 06's answer: at 300 steps the PyTorch reading is best near p = 0.03;
+    p = 0.01 (ema_beta = 0.99) is still warming up. The Keras reading mirrors it."""
+    panel = tt.momentum_panel(steps=300, m=16, seed=1)
+    rms = {}
+    for p in np.round(np.arange(0.01, 1.0, 0.01), 2):
+        panel.controls["p"].value = float(p)
+        rms[float(p)] = (panel.last["torch"], panel.last["keras"])
+    best_torch = min(rms, key=lambda p: rms[p][0])
+    best_keras = min(rms, key=lambda p: rms[p][1])
+    assert best_torch == 0.03 and best_keras == 0.97
+    assert rms[0.01][0] > 4 * rms[0.03][0]
+    assert rms[0.5][0] == pytest.approx(rms[0.5][1], rel=1e-12)
+
+
 def test_prediction_histograms():
     y = np.repeat(np.arange(10), 3)
     _, _, bars = tt.plot_prediction_histograms(y, np.full(30, 8), y)
     heights = [r.get_height() for r in bars[0]]
     assert heights[8] == 30 and sum(heights) == 30
     assert [r.get_height() for r in bars[1]] == [3] * 10
+
+
+def test_prediction_histograms_explain_the_marks_on_both_panels():
+    y = np.repeat(np.arange(10), 3)
+    _, axes, _ = tt.plot_prediction_histograms(y, np.full(30, 8), y)
+    for ax in axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert sorted(labels) == ["predicted", "true count"]

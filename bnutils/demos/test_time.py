@@ -48,6 +48,7 @@ __all__ = [
     "DRIFT_MEAN_STEPS",
     "DRIFT_VAR_STEPS",
     "HEADERS",
+    "RMS_TAIL_STEPS",
     "STREAM_MEAN",
     "STREAM_VAR",
     "Convention",
@@ -82,6 +83,9 @@ STREAM_VAR = 4.0
 DRIFT_MEAN = 2.0
 DRIFT_MEAN_STEPS = 250.0
 DRIFT_VAR_STEPS = 500.0 / math.log(4.0)
+#: The ewma panel's readout gives the RMS error of the running averages over the
+#: last RMS_TAIL_STEPS steps (all steps if there are fewer).
+RMS_TAIL_STEPS = 200
 #: Columns of noise drawn per step, so a stream's first m columns don't depend on
 #: m (moving the batch-size slider keeps the same random numbers).
 _STREAM_WIDTH = 64
@@ -178,6 +182,8 @@ def plot_prediction_histograms(y_true, pred_training, pred_inference):
         ax.set_xlabel("digit class")
         ax.set_title(f"{title}\naccuracy {100 * acc:.1f} %")
     axes[0].set_ylabel(f"number of test images (of {y_true.size})")
+    # both panels: the black marks matter most on the left, where the bars miss them
+    axes[0].legend(loc="upper left")
     axes[1].legend(loc="upper right")
     return fig, axes, bars
 
@@ -354,11 +360,13 @@ def ewma_panel(seed: int = 0) -> widgets.Panel:
     the running mean (from 0), its bias-corrected version and the true mean.
     Right: the same for the variance (running value from 1, fed the unbiased
     batch variance). The shaded band is the last ``1 / (1 - ema_beta)`` steps.
-    Readout: each estimate's error at the last step and the initial values'
-    weight ``ema_beta^t``.
+    Readout: each estimate's error at the last step, the initial values'
+    weight ``ema_beta^t``, and the RMS error and range of the running mean and
+    variance over the last :data:`RMS_TAIL_STEPS` steps (all, if fewer).
 
     ``panel.artists`` maps names (``"mean_ema"``, ``"var_hat"``, ...) to
-    artists; ``panel.last`` holds the last update's numbers, for tests.
+    artists; ``panel.last`` holds the last update's numbers, for tests
+    (``"rms"``: key -> (RMS error, min, max) over the last ``"n_tail"`` steps).
     """
     fig, (ax_m, ax_v) = plots.panel_figure(1, 2, figsize=(10.0, 4.3))
     c = plots.OKABE_ITO
@@ -460,8 +468,28 @@ def ewma_panel(seed: int = 0) -> widgets.Panel:
             "var": est["var"][-1] - stream.true_var[-1],
             "var_hat": est["var_hat"][-1] - stream.true_var[-1],
         }
+        # RMS error and range of the raw running averages over the recent steps
+        n_tail = min(RMS_TAIL_STEPS, T)
+        recent = {}
+        for key in ("mean", "var"):
+            tail = est[key][-n_tail:]
+            true_key = "true_mean" if key == "mean" else "true_var"
+            e = tail - getattr(stream, true_key)[-n_tail:]
+            recent[key] = (
+                float(np.sqrt(np.mean(e**2))),
+                float(tail.min()),
+                float(tail.max()),
+            )
         panel_last.clear()
-        panel_last.update(err=err, w_init=w_init, window=window, est=est, stream=stream)
+        panel_last.update(
+            err=err,
+            w_init=w_init,
+            window=window,
+            est=est,
+            stream=stream,
+            rms=recent,
+            n_tail=n_tail,
+        )
         return (
             f"β = {b:.3f}: effective window 1/(1−β) = <b>{window:.0f}</b> steps "
             f"(the last {n_recent} carry {100 * share:.0f} % of the weight); initial "
@@ -472,7 +500,12 @@ def ewma_panel(seed: int = 0) -> widgets.Panel:
             f"{est['mean_hat'][-1]:.2f} (error <b>{err['mean_hat']:+.2f}</b>).<br>"
             f"True variance {stream.true_var[-1]:.2f}, running variance "
             f"{est['var'][-1]:.2f} (error <b>{err['var']:+.2f}</b>), bias-corrected "
-            f"{est['var_hat'][-1]:.2f} (error <b>{err['var_hat']:+.2f}</b>)."
+            f"{est['var_hat'][-1]:.2f} (error <b>{err['var_hat']:+.2f}</b>).<br>"
+            f"Over the last {n_tail} steps (t = {T - n_tail + 1}–{T}): running mean "
+            f"RMS error <b>{recent['mean'][0]:.2f}</b> (between "
+            f"{recent['mean'][1]:.2f} and {recent['mean'][2]:.2f}), running variance "
+            f"RMS error <b>{recent['var'][0]:.2f}</b> (between "
+            f"{recent['var'][1]:.2f} and {recent['var'][2]:.2f})."
         )
 
     controls = {
