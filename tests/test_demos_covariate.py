@@ -3,7 +3,11 @@ panels without a browser."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from fnmatch import fnmatch
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -571,3 +575,129 @@ def test_flat_gradient_at_a_snapshot_and_without_noise(tiny, small_data):
     np.testing.assert_array_equal(g_noisy(w), g_noisy(w))
     with pytest.raises(ValueError, match="does not match"):
         demo.flat_gradient(noisy, X, y, {"W1": np.zeros((2, 2))})
+
+
+# ----------------------------------------------------------------------------
+# The saved 50,000-step run (bnutils/datafiles/figure1_full.npz)
+# ----------------------------------------------------------------------------
+
+
+def test_figure1_full_file_is_consistent():
+    r = demo.figure1_full_results()
+    kinds = r["kinds"].tolist()
+    assert kinds == ["plain", "bn", "noisy", "xavier"]
+    assert r["command"].startswith("python scripts/reproduce_figure1.py")
+    steps, every = int(r["steps"]), int(r["eval_every"])
+    assert steps == demo.FIGURE1_PAPER_STEPS and every > 0
+    # accuracies: fractions of the test images
+    acc = r["final_test_acc"]
+    assert acc.shape == (4,) and np.all((acc >= 0) & (acc <= 1))
+    assert np.allclose(acc * r["test_images"], np.round(acc * r["test_images"]))
+    # first record reaching each target: a record step, later for higher targets
+    t, first = r["targets"], r["first_step_reaching"]
+    assert np.all(np.diff(t) > 0) and np.all((t > 0) & (t <= 1))
+    assert first.shape == (4, t.size)
+    for row in first:
+        reached = row[row >= 0]
+        assert np.all(reached % every == 0) and np.all(reached <= steps)
+        assert np.all(np.diff(reached) >= 0)
+        assert np.all(row[reached.size :] == -1), "once unreached, always unreached"
+    # gradient change: increasing record steps from 0 to the end of the run
+    gs, gc = r["gc_step"], r["gc_change"]
+    assert gs[0] == 0 and gs[-1] == steps and np.all(np.diff(gs) > 0)
+    assert np.all(gs % every == 0)
+    assert gc.shape == (4, gs.size) and np.all(np.isfinite(gc)) and np.all(gc > 0)
+    # drift summaries: six rows, from step 0 and from step 200
+    assert r["drift_rows"].tolist() == [*kinds, "bn_inference", "noisy_inference"]
+    assert r["drift_since"].tolist() == [0, 200]
+    first_s, last_s = r["drift_spread_first"], r["drift_spread_last"]
+    assert np.all(first_s > 0) and np.all(last_s > 0)
+    assert np.array_equal(last_s[:, 0], last_s[:, 1]), "both windows end together"
+    assert _rel(r["drift_spread_ratio"], last_s / first_s) < 1e-12
+    assert np.all(r["drift_mean_relative_change"] > 0)
+
+
+def _fake_figure1_json(path, kinds=("plain", "bn", "noisy", "xavier")):
+    rng = np.random.default_rng(1)
+    gsteps = [0, 100, 300]
+
+    def drift():
+        return {
+            s: {
+                "mean_relative_change": float(rng.random()),
+                "spread_ratio": 2.0,
+                "median_shift": float(rng.normal()),
+                "spread_first": 1.5,
+                "spread_last": 3.0,
+            }
+            for s in ("0", "200")
+        }
+
+    runs = {
+        k: {
+            "final_test_acc": 0.5 + i / 10,
+            "first_step_reaching": {"0.50": 100 * i, "0.90": None},
+            "gradient_change": {"step": gsteps, "change": rng.random(3).tolist()},
+            "drift": drift(),
+        }
+        for i, k in enumerate(kinds)
+    }
+    record = {
+        "settings": {
+            "steps": 300,
+            "seed": 4,
+            "eval_every": 100,
+            "test_images": 10,
+            "extras": True,
+        },
+        "runs": runs,
+        "inference_drift": {"bn_inference": drift(), "noisy_inference": drift()},
+    }
+    path.write_text(json.dumps(record))
+    return record
+
+
+def test_save_figure1_full_round_trip(tmp_path):
+    src = _fake_figure1_json(tmp_path / "figure1.json")
+    out = tmp_path / "summary.npz"
+    demo.save_figure1_full(tmp_path / "figure1.json", out)
+    r = demo.figure1_full_results(out)
+    assert int(r["steps"]) == 300 and int(r["seed"]) == 4
+    assert r["targets"].tolist() == [0.5, 0.9]
+    assert r["first_step_reaching"].tolist() == [
+        [0, -1],
+        [100, -1],
+        [200, -1],
+        [300, -1],
+    ]
+    kinds = r["kinds"].tolist()
+    for i, k in enumerate(kinds):
+        assert r["final_test_acc"][i] == src["runs"][k]["final_test_acc"]
+        assert r["gc_change"][i].tolist() == src["runs"][k]["gradient_change"]["change"]
+    drifts = {k: src["runs"][k]["drift"] for k in kinds} | src["inference_drift"]
+    for i, row in enumerate(r["drift_rows"].tolist()):
+        for j, s in enumerate(("0", "200")):
+            got = r["drift_mean_relative_change"][i, j]
+            assert got == drifts[row][s]["mean_relative_change"]
+
+
+def test_save_figure1_full_refuses_a_run_without_the_extras(tmp_path):
+    _fake_figure1_json(tmp_path / "figure1.json", kinds=("plain", "bn"))
+    with pytest.raises(ValueError, match=r"--kinds plain,bn,noisy,xavier --extras"):
+        demo.save_figure1_full(tmp_path / "figure1.json", tmp_path / "s.npz")
+
+
+def test_figure1_full_missing_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"save_figure1_full"):
+        demo.figure1_full_results(tmp_path / "nothing.npz")
+
+
+def test_figure1_full_file_is_package_data():
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "pyproject.toml").read_text()
+    section = text.split("[tool.setuptools.package-data]", 1)[1]
+    line = re.search(r"^bnutils\s*=\s*\[(.*)\]", section, re.M).group(1)
+    patterns = re.findall(r'"([^"]+)"', line)
+    name = f"datafiles/{demo.FIGURE1_FULL_FILE}"
+    assert any(fnmatch(name, p) for p in patterns), (name, patterns)
+    assert (root / "bnutils" / name).is_file()

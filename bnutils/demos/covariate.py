@@ -28,6 +28,11 @@ they use (tests: ``tests/test_demos_covariate.py``):
   after every Batch Norm layer) and :func:`flat_gradient`, a network's
   gradient as a function of one flat parameter vector, for the gradient-change
   exercise.
+* **The paper's 50,000 steps**: :func:`figure1_full_results` reads the saved
+  summary of ``scripts/reproduce_figure1.py --kinds plain,bn,noisy,xavier
+  --extras`` (``bnutils/datafiles/figure1_full.npz``, written from that run's
+  ``figure1.json`` by :func:`save_figure1_full`), so the notebook can print
+  every full-run number it quotes.
 
 Layout as everywhere in the series: arrays are (units, examples) = ``(n_l, m)``;
 labels ``y`` are int arrays of shape ``(m,)``.
@@ -35,9 +40,12 @@ labels ``y`` are int arrays of shape ``(m,)``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -61,6 +69,7 @@ from bnutils.widgets import Panel, float_slider, int_slider
 __all__ = [
     "FIGURE1_BATCH",
     "FIGURE1_DTYPE",
+    "FIGURE1_FULL_FILE",
     "FIGURE1_LR",
     "FIGURE1_PAPER_STEPS",
     "FIGURE1_SIZES",
@@ -74,12 +83,14 @@ __all__ = [
     "NoisyBNNetwork",
     "check_percentiles_over_training",
     "covariate_shift_panel",
+    "figure1_full_results",
     "figure1_network",
     "fit_cat_classifier",
     "flat_gradient",
     "percentile_drift",
     "percentiles_over_training",
     "plot_figure1",
+    "save_figure1_full",
     "shift_accuracy",
     "weight_perturbation_panel",
 ]
@@ -99,6 +110,12 @@ FIGURE1_LR = 1.0
 FIGURE1_DTYPE = np.float32
 #: Training steps of the paper's Figure 1.
 FIGURE1_PAPER_STEPS = 50_000
+#: The saved summary of the 50,000-step run (package data, bnutils/datafiles).
+FIGURE1_FULL_FILE = "figure1_full.npz"
+#: The command whose figure1.json :func:`save_figure1_full` summarizes.
+FIGURE1_FULL_COMMAND = (
+    "python scripts/reproduce_figure1.py --kinds plain,bn,noisy,xavier --extras"
+)
 #: The hidden layer whose unit is probed: the last one, as in the paper.
 PROBE_LAYER = 3
 
@@ -993,3 +1010,118 @@ def flat_gradient(net: Network, X, y, params: Mapping | None = None):
         return np.concatenate([np.ravel(grads[k]) for k in names]).astype(np.float64)
 
     return w, grad_fn
+
+
+# ----------------------------------------------------------------------------
+# The saved 50,000-step run of scripts/reproduce_figure1.py
+# ----------------------------------------------------------------------------
+
+#: Networks of the run, in the order of the arrays of figure1_full.npz.
+_FULL_KINDS = ("plain", "bn", "noisy", "xavier")
+#: Rows of the drift arrays: the four networks, then the two Batch Norm
+#: networks' probe in inference mode (running averages).
+_FULL_DRIFT_ROWS = (*_FULL_KINDS, "bn_inference", "noisy_inference")
+_FULL_DRIFT_FIELDS = (
+    "mean_relative_change",
+    "spread_ratio",
+    "median_shift",
+    "spread_first",
+    "spread_last",
+)
+
+
+def save_figure1_full(json_path, path=None) -> dict:
+    """Reduce the ``figure1.json`` of ``scripts/reproduce_figure1.py --kinds
+    plain,bn,noisy,xavier --extras`` to the numbers notebook 05 quotes and save
+    them as an npz file (default: ``bnutils/datafiles/figure1_full.npz`` of
+    this source tree). Returns the saved arrays (see
+    :func:`figure1_full_results`)."""
+    record = json.loads(Path(json_path).read_text())
+    settings, runs = record["settings"], record["runs"]
+    missing = [k for k in _FULL_KINDS if k not in runs]
+    if missing or not settings.get("extras"):
+        raise ValueError(
+            f"{json_path} lacks the networks {missing} or the --extras records: "
+            f"make it with `{FIGURE1_FULL_COMMAND}`."
+        )
+    targets = sorted(runs["plain"]["first_step_reaching"], key=float)
+    drift_src = {k: runs[k]["drift"] for k in _FULL_KINDS}
+    drift_src.update(record["inference_drift"])
+    since = sorted(drift_src["plain"], key=int)
+    gc_step = np.asarray(runs["plain"]["gradient_change"]["step"], dtype=np.int64)
+    for k in _FULL_KINDS:
+        if runs[k]["gradient_change"]["step"] != gc_step.tolist():
+            raise ValueError(f"{json_path}: the gradient-change steps of {k} differ")
+    out = {
+        "command": np.str_(FIGURE1_FULL_COMMAND),
+        "steps": np.int64(settings["steps"]),
+        "seed": np.int64(settings["seed"]),
+        "eval_every": np.int64(settings["eval_every"]),
+        "test_images": np.int64(settings["test_images"]),
+        "kinds": np.array(_FULL_KINDS),
+        "final_test_acc": np.array([runs[k]["final_test_acc"] for k in _FULL_KINDS]),
+        "targets": np.array([float(t) for t in targets]),
+        "first_step_reaching": np.array(
+            [
+                [
+                    -1 if (v := runs[k]["first_step_reaching"][t]) is None else v
+                    for t in targets
+                ]
+                for k in _FULL_KINDS
+            ],
+            dtype=np.int64,
+        ),
+        "gc_step": gc_step,
+        "gc_change": np.array(
+            [runs[k]["gradient_change"]["change"] for k in _FULL_KINDS]
+        ),
+        "drift_rows": np.array(_FULL_DRIFT_ROWS),
+        "drift_since": np.array([int(s) for s in since], dtype=np.int64),
+    }
+    for field in _FULL_DRIFT_FIELDS:
+        out[f"drift_{field}"] = np.array(
+            [[drift_src[r][s][field] for s in since] for r in _FULL_DRIFT_ROWS]
+        )
+    if path is None:
+        path = Path(__file__).resolve().parents[1] / "datafiles" / FIGURE1_FULL_FILE
+    np.savez_compressed(path, **out)
+    return out
+
+
+def figure1_full_results(path=None) -> dict:
+    """The saved 50,000-step run of ``scripts/reproduce_figure1.py --kinds
+    plain,bn,noisy,xavier --extras`` (seed 0), as a dict of numpy arrays.
+
+    ``"kinds"`` (4,) the networks ``plain``, ``bn``, ``noisy``, ``xavier``
+    (the rows of the next arrays); ``"final_test_acc"`` (4,) on the 1,000 test
+    images; ``"targets"`` (T,) test accuracies and ``"first_step_reaching"``
+    (4, T) the first record step at or above each (-1: never);
+    ``"gc_step"`` (G,) and ``"gc_change"`` (4, G) the relative gradient change
+    along one step of 1.0 on a fixed batch of 500 training images;
+    ``"drift_rows"`` (6,) the four networks and ``bn_inference``,
+    ``noisy_inference`` (the Batch Norm networks' probe in inference mode),
+    ``"drift_since"`` (2,) the first step counted, and for unit 0 of hidden
+    layer 3: ``"drift_mean_relative_change"`` (6, 2) the mean move of its 15th,
+    50th and 85th percentiles per record divided by the current spread,
+    ``"drift_spread_ratio"``, ``"drift_median_shift"``,
+    ``"drift_spread_first"``, ``"drift_spread_last"``; ``"steps"``, ``"seed"``,
+    ``"eval_every"``, ``"test_images"`` and ``"command"``.
+    """
+    if path is None:
+        ref = resources.files("bnutils") / "datafiles" / FIGURE1_FULL_FILE
+        with resources.as_file(ref) as p:
+            return _read_figure1_full(p)
+    return _read_figure1_full(path)
+
+
+def _read_figure1_full(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            out = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is missing: run `{FIGURE1_FULL_COMMAND} --out DIR`, then "
+            "bnutils.demos.covariate.save_figure1_full('DIR/figure1.json')."
+        ) from None
+    out["command"] = str(out["command"])
+    return out
