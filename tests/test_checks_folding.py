@@ -273,7 +273,7 @@ GARBAGE = {
     "raises": (lambda *a: 1 // 0, "exception"),
     "wrong_arity": (lambda W: W, "exception"),
     "string": (lambda *a: "hello", "wrong_return_type"),
-    "one_array": (lambda *a: np.ones((4, 4)), "wrong_return_type"),
+    "one_array": (lambda *a: np.ones((4, 4)), "single_output"),
     "pair_of_none": (lambda *a: (None, None), "returned_none"),
     "pair_of_strings": (lambda *a: ("a", "b"), "wrong_type"),
     "strings_arrays": (lambda *a: (np.array(["x"]), np.array(["y"])), "wrong_type"),

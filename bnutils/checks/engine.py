@@ -669,6 +669,16 @@ def unpack(value, names: Sequence[str], what: str) -> tuple:
         )
     if len(names) == 1:
         return (value,)
+    if isinstance(value, np.ndarray):
+        raise Fail(
+            [
+                Issue(
+                    "single_output",
+                    f"your function returned one array; return both ({together})",
+                    f"End with `return {together}`.",
+                )
+            ]
+        )
     if isinstance(value, (tuple, list)) and len(value) == len(names):
         if all(v is None for v in value):
             raise Fail(

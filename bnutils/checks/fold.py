@@ -290,19 +290,9 @@ def check_fold_normalization(fn: Callable, *, verbose: bool = True) -> CheckResu
                     named[0].hint += f"\nOn the next layer it {raised.message}."
                     raise Fail(named)
                 raise Fail([raised])
-            value = outcome.value
-            if isinstance(value, np.ndarray):
-                raise Fail(
-                    [
-                        Issue(
-                            "single_output",
-                            "your function returned one array; return both "
-                            "(W_raw, b_raw)",
-                            "End with `return W_raw, b_raw`.",
-                        )
-                    ]
-                )
-            parts_per_case.append(unpack(value, _NAMES, "the tuple (W_raw, b_raw)"))
+            parts_per_case.append(
+                unpack(outcome.value, _NAMES, "the tuple (W_raw, b_raw)")
+            )
             modified += outcome.modified
         issues = []
         if modified:

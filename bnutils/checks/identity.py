@@ -239,19 +239,9 @@ def check_identity_gamma_beta(fn: Callable, *, verbose: bool = True) -> CheckRes
             outcome = call_learner(fn, [("Z", case["Z"]), ("eps", case["eps"])])
             if outcome.error is not None:
                 raise Fail([exception_issue(outcome.error, desc, _SIGNATURE)])
-            value = outcome.value
-            if isinstance(value, np.ndarray):
-                raise Fail(
-                    [
-                        Issue(
-                            "single_output",
-                            "your function returned one array; return both "
-                            "(gamma, beta)",
-                            "End with `return gamma, beta`.",
-                        )
-                    ]
-                )
-            parts_per_case.append(unpack(value, _NAMES, "the tuple (gamma, beta)"))
+            parts_per_case.append(
+                unpack(outcome.value, _NAMES, "the tuple (gamma, beta)")
+            )
             modified += outcome.modified
         issues = []
         if modified:
