@@ -24,6 +24,7 @@ __all__ = [
     "fold_batchnorm",
     "fold_normalization",
     "forward_with_bn",
+    "gd_update",
     "ghost_batchnorm_forward",
     "gradient_change",
     "identity_gamma_beta",
@@ -199,6 +200,25 @@ def forward_with_bn(X, params, eps=1e-5):
     E = np.exp(ZL - ZL.max(axis=0, keepdims=True))  # shifted: exp never overflows
     probs = E / E.sum(axis=0, keepdims=True)  # softmax over the classes (axis=0)
     return probs, cache
+
+
+def gd_update(params, grads, lr):
+    """One step of gradient descent on every parameter (notebook 03).
+
+    Parameters
+    ----------
+    params : dict of parameter arrays (W, b, gamma and beta alike); changed in
+        place, because the network reads its own dict.
+    grads : dict with the same keys and shapes: the gradients of the loss.
+    lr : the learning rate.
+
+    Returns
+    -------
+    params : the same dict, each entry now ``param - lr * grad``.
+    """
+    for key in params:  # W, b, gamma and beta alike
+        params[key] -= lr * grads[key]
+    return params
 
 
 def update_running_stats(running_mean, running_var, mu_B, var_B, m, ema_beta):

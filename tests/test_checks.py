@@ -26,6 +26,7 @@ from bnutils.checks import (
     check_fold_batchnorm,
     check_fold_normalization,
     check_forward_with_bn,
+    check_gd_update,
     check_ghost_batchnorm_forward,
     check_gradient_change,
     check_identity_gamma_beta,
@@ -58,6 +59,7 @@ CHECKERS = {
     "gradient_change": check_gradient_change,
     "fold_normalization": check_fold_normalization,
     "identity_gamma_beta": check_identity_gamma_beta,
+    "gd_update": check_gd_update,
 }
 
 
@@ -408,6 +410,13 @@ def identity_np_std(Z, eps=1e-5):
     return [np.sqrt(std**2 + eps), np.average(Z, axis=1)[:, None]]
 
 
+def gd_new_arrays(params, grads, lr):
+    """Puts new arrays into the dict instead of changing the old ones: right."""
+    for key in list(params):
+        params[key] = params[key] - lr * grads[key]
+    return params
+
+
 CORRECT = [
     ("batchnorm_forward", solutions.batchnorm_forward),
     ("batchnorm_forward", layers.batchnorm_forward),
@@ -434,6 +443,8 @@ CORRECT = [
     ("batch_var_std", lambda s, m: np.sqrt(2.0 * (m - 1)) * s * s / m),
     ("percentiles_over_training", solutions.percentiles_over_training),
     ("forward_with_bn", solutions.forward_with_bn),
+    ("gd_update", solutions.gd_update),
+    ("gd_update", gd_new_arrays),
     ("percentiles_over_training", pct_quantile),
     ("percentiles_over_training", pct_rows),
     ("percentiles_over_training", pct_interp),
@@ -647,7 +658,8 @@ WRONG_TYPE_TAG = {
 
 def _convert(solution, convert):
     """The reference solution, with every number or array it returns converted
-    (a cache object is left alone)."""
+    (a cache object is left alone; a returned dict has its entries converted in
+    place)."""
 
     def one(value):
         if isinstance(value, (np.ndarray, float, np.floating)):
@@ -656,6 +668,10 @@ def _convert(solution, convert):
 
     def fn(*args):
         out = solution(*args)
+        if isinstance(out, dict):  # gd_update: the entries of params itself
+            for key in out:
+                out[key] = one(out[key])
+            return out
         if isinstance(out, tuple) and not isinstance(out, layers.BNCache):
             return tuple(one(v) for v in out)
         return one(out)

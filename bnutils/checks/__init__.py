@@ -41,7 +41,7 @@ Layout
     :func:`numerical_gradient` and :func:`grad_check`.
 one module per exercise
     ``normalize`` and ``fold`` (notebooks 00-01), ``forward`` and ``identity`` (02),
-    ``backward`` and ``network_forward`` (03), ``batch_noise`` and
+    ``backward``, ``network_forward`` and ``gd_update`` (03), ``batch_noise`` and
     ``ghost_batch`` (04), ``percentiles`` and ``predictiveness`` (05),
     ``running_stats``, ``inference`` and ``folding`` (06), ``saturation`` and
     ``layernorm`` (07): each holds its test cases, its independent reference,
@@ -93,6 +93,7 @@ from bnutils.checks.engine import MATCH_TOL, TOL, CheckResult, rel_error
 from bnutils.checks.fold import check_fold_normalization
 from bnutils.checks.folding import check_fold_batchnorm
 from bnutils.checks.forward import check_batchnorm_forward
+from bnutils.checks.gd_update import check_gd_update
 from bnutils.checks.ghost_batch import check_ghost_batchnorm_forward
 from bnutils.checks.gradients import grad_check, numerical_gradient
 from bnutils.checks.identity import check_identity_gamma_beta
@@ -118,6 +119,7 @@ __all__ = [
     "check_fold_batchnorm",
     "check_fold_normalization",
     "check_forward_with_bn",
+    "check_gd_update",
     "check_ghost_batchnorm_forward",
     "check_gradient_change",
     "check_identity_gamma_beta",
