@@ -229,7 +229,7 @@ def plot_units_before_after(Z, Z_norm):
         (
             axes[1],
             Z_norm,
-            "After: Z_norm (mean 0, variance 1 per unit)",
+            "After: Z_norm (mean 0, variance ≈ 1 per unit)",
             "z_norm (standard deviations from the unit's mean)",
         ),
     ):
