@@ -197,7 +197,14 @@ def unnameable(Z, eps):
     return 1.01 * np.sqrt(_var(Z) + eps), _mu(Z)
 
 
+def one_pass(Z, eps):
+    mu = Z.mean(axis=1, keepdims=True)
+    var = (Z**2).mean(axis=1, keepdims=True) - mu**2  # loses precision near 1e6
+    return np.sqrt(var + eps), mu
+
+
 MISTAKES = [
+    (one_pass, "one_pass_variance", ["1e6", "one-pass"]),
     (no_eps, "no_eps", ["eps is missing"]),
     (variance, "variance", ["variance"]),
     (ddof1, "ddof1", ["unbiased", "ddof=1"]),
