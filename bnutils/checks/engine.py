@@ -775,6 +775,31 @@ def shape_issue(label: str, shape: tuple, want: tuple) -> Issue:
     )
 
 
+def diagnose_parts(
+    names: Sequence[str],
+    outs: Sequence[Sequence],
+    refs: Sequence[Sequence[np.ndarray]],
+    tables: Sequence[dict],
+    mistakes: dict,
+    descs: Sequence[str],
+) -> list[Issue]:
+    """:func:`diagnose` for each output of a function that returns several.
+
+    ``outs[k][j]`` and ``refs[k][j]`` are output ``j`` on test case ``k``;
+    ``tables[j]`` maps a mistake's tag to what that mistake returns for output
+    ``j`` on every case, and ``mistakes[tag]`` is its (message, hint) pair.
+    """
+    issues = []
+    for j, (name, table) in enumerate(zip(names, tables, strict=True)):
+        variants = [
+            Variant(tag, *mistakes[tag], arrays) for tag, arrays in table.items()
+        ]
+        issues += diagnose(
+            name, [o[j] for o in outs], [r[j] for r in refs], variants, descs
+        )
+    return issues
+
+
 def diagnose(
     label: str,
     gots: Sequence,

@@ -17,12 +17,11 @@ from bnutils.checks.engine import (
     CheckResult,
     Fail,
     Issue,
-    Variant,
     as_real,
     call_learner,
     column,
     dedupe,
-    diagnose,
+    diagnose_parts,
     error_sizes,
     exception_issue,
     in_place_issue,
@@ -217,22 +216,16 @@ def _fold_hint(issue: Issue) -> Issue:
 
 def _diagnose_parts(parts_per_case, refs, variants, descs) -> list[Issue]:
     """Issues of W_raw and b_raw over the given cases ([] when both are right)."""
-    issues = []
-    for j, (label, tags) in enumerate(zip(_NAMES, (_W_TAGS, _B_TAGS), strict=True)):
-        named = [
-            Variant(tag, *_MISTAKES[tag], arrays=[v[tag] for v in variants])
+    tables = [
+        {
+            tag: [v[tag] for v in variants]
             for tag in tags
             if all(v[tag] is not None for v in variants)
-        ]
-        found = diagnose(
-            label,
-            [parts[j] for parts in parts_per_case],
-            [ref[j] for ref in refs],
-            named,
-            descs,
-        )
-        issues += [_fold_hint(issue) for issue in found]
-    return issues
+        }
+        for tags in (_W_TAGS, _B_TAGS)
+    ]
+    found = diagnose_parts(_NAMES, parts_per_case, refs, tables, _MISTAKES, descs)
+    return [_fold_hint(issue) for issue in found]
 
 
 def check_fold_normalization(fn: Callable, *, verbose: bool = True) -> CheckResult:

@@ -24,11 +24,10 @@ from bnutils.checks.engine import (
     CheckResult,
     Fail,
     Issue,
-    Variant,
     as_real,
     call_learner,
     dedupe,
-    diagnose,
+    diagnose_parts,
     error_sizes,
     exception_issue,
     in_place_issue,
@@ -273,18 +272,7 @@ def check_fold_batchnorm(fn: Callable, *, verbose: bool = True) -> CheckResult:
         if swapped is not None:
             issues.append(swapped)
         else:
-            for j, table in enumerate((W_v, b_v)):
-                variants = [
-                    Variant(tag, *_MISTAKES[tag], arrays)
-                    for tag, arrays in table.items()
-                ]
-                issues += diagnose(
-                    _NAMES[j],
-                    [o[j] for o in outs],
-                    [r[j] for r in refs],
-                    variants,
-                    descs,
-                )
+            issues += diagnose_parts(_NAMES, outs, refs, (W_v, b_v), _MISTAKES, descs)
         flat_outs = [p for o in outs for p in o]
         flat_refs = [p for r in refs for p in r]
         if issues:

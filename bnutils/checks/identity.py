@@ -18,11 +18,10 @@ from bnutils.checks.engine import (
     CheckResult,
     Fail,
     Issue,
-    Variant,
     as_real,
     call_learner,
     dedupe,
-    diagnose,
+    diagnose_parts,
     error_sizes,
     exception_issue,
     hardcoded_eps_mistake,
@@ -190,23 +189,12 @@ def _hint(issue: Issue) -> Issue:
 
 
 def _diagnose_parts(parts_per_case, refs, variants, descs) -> list[Issue]:
-    issues = []
-    for j, (label, tags) in enumerate(
-        zip(_NAMES, (_GAMMA_TAGS, _BETA_TAGS), strict=True)
-    ):
-        named = [
-            Variant(tag, *_MISTAKES[tag], arrays=[v[tag] for v in variants])
-            for tag in tags
-        ]
-        found = diagnose(
-            label,
-            [parts[j] for parts in parts_per_case],
-            [ref[j] for ref in refs],
-            named,
-            descs,
-        )
-        issues += [_hint(issue) for issue in found]
-    return issues
+    tables = [
+        {tag: [v[tag] for v in variants] for tag in tags}
+        for tags in (_GAMMA_TAGS, _BETA_TAGS)
+    ]
+    found = diagnose_parts(_NAMES, parts_per_case, refs, tables, _MISTAKES, descs)
+    return [_hint(issue) for issue in found]
 
 
 def check_identity_gamma_beta(fn: Callable, *, verbose: bool = True) -> CheckResult:

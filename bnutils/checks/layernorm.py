@@ -28,6 +28,7 @@ from bnutils.checks.engine import (
     column,
     dedupe,
     diagnose,
+    diagnose_parts,
     error_sizes,
     exception_issue,
     in_place_issue,
@@ -582,18 +583,9 @@ def check_layernorm_backward(fn: Callable, *, verbose: bool = True) -> CheckResu
                 Issue("one_pass_variance", *_BACKWARD_MISTAKES["one_pass_variance"])
             )
         else:
-            for j, table in enumerate(tables):
-                variants = [
-                    Variant(tag, *_BACKWARD_MISTAKES[tag], arrays)
-                    for tag, arrays in table.items()
-                ]
-                issues += diagnose(
-                    _BACKWARD_NAMES[j],
-                    [o[j] for o in outs],
-                    [r[j] for r in refs],
-                    variants,
-                    descs,
-                )
+            issues += diagnose_parts(
+                _BACKWARD_NAMES, outs, refs, tables, _BACKWARD_MISTAKES, descs
+            )
         flat_outs = [p for o in outs for p in o]
         flat_refs = [p for r in refs for p in r]
         if issues:
